@@ -1,0 +1,225 @@
+"""Typed configuration: one dataclass per component, composed into `Config`.
+
+Defaults are the paper's (Zhu et al. 2017, Sec. 4 and Appendix 7) and the official implementation's
+`cycle_gan` defaults. A config is built once (preset YAML, then a user YAML, then dotted overrides),
+saved into the run dir and every checkpoint, and never mutated afterwards.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+PRESET_DIR = Path(__file__).parent / "configs"
+
+
+class ConfigError(ValueError):
+    """A config file or override names an unknown field or holds a value of the wrong type."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    generator: str = "resnet_9blocks"  # resnet_9blocks | resnet_6blocks | unet_128 | unet_256
+    discriminator: str = "basic"  # basic (70x70 PatchGAN) | n_layers | pixel (1x1 PixelGAN)
+    n_layers_d: int = 3  # only for discriminator = n_layers
+    ngf: int = 64  # generator width (filters in the first conv)
+    ndf: int = 64  # discriminator width
+    norm: str = "instance"  # instance (affine off) | batch | none
+    dropout: bool = False  # dropout 0.5 in the ResNet blocks / U-Net inner decoder
+    init_type: str = "normal"  # normal | xavier | kaiming | orthogonal
+    init_gain: float = 0.02
+    channels_a: int = 3  # 1 for grayscale domains
+    channels_b: int = 3
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    gan_mode: str = "lsgan"  # lsgan | vanilla | wgangp | hinge
+    lambda_a: float = 10.0  # weight of the cycle loss A -> B -> A
+    lambda_b: float = 10.0  # weight of the cycle loss B -> A -> B
+    lambda_identity: float = 0.5  # identity loss weight, relative to lambda_a / lambda_b
+    lambda_gp: float = 10.0  # gradient-penalty weight (wgangp only)
+    pool_size: int = 50  # image history buffer (Shrivastava et al. 2017); 0 disables it
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    preprocess: str = "resize_and_crop"  # resize_and_crop | crop | scale_width | scale_width_and_crop | none
+    load_size: int = 286
+    crop_size: int = 256
+    flip: bool = True  # random horizontal flip
+    serial_batches: bool = False  # pair A[i] with B[i] instead of a random B
+    max_dataset_size: int | None = None
+    batch_size: int = 1
+    num_workers: int = 2
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    lr: float = 2e-4
+    beta1: float = 0.5
+    beta2: float = 0.999
+    lr_policy: str = "linear"  # linear | step | plateau | cosine
+    n_epochs: int = 100  # epochs at the initial learning rate
+    n_epochs_decay: int = 100  # epochs of linear decay (linear policy)
+    lr_decay_iters: int = 50  # step policy: multiply by 0.1 every this many epochs
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    deterministic: bool = False  # deterministic kernels (exact resume on CPU)
+    log_every: int = 50  # iterations between loss-log lines
+    sample_every: int = 500  # iterations between sample grids
+    checkpoint_every: int = 1000  # iterations between `latest` checkpoints (also at each epoch end)
+    keep_epoch_checkpoints: int = 5  # keep a checkpoint every this many epochs (0: only `latest`)
+
+
+@dataclass(frozen=True)
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Config:
+        return merge(cls(), d)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _coerce(value: Any, current: Any, key: str, annotation: str) -> Any:
+    """Check/convert `value` to the type of the field it replaces."""
+    if value is None:
+        if "None" in annotation:
+            return None
+        raise ConfigError(f"{key} may not be null")
+    if isinstance(current, bool) or annotation == "bool":
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ConfigError(f"{key} must be true or false, got {value!r}")
+    if annotation.startswith("int"):
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.lstrip("-").isdigit())):
+            if not (isinstance(value, float) and value.is_integer()):
+                raise ConfigError(f"{key} must be an integer, got {value!r}")
+        return int(value)
+    if annotation == "float":
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key} must be a number, got {value!r}") from None
+    if annotation == "str":
+        return str(value)
+    return value
+
+
+def merge(cfg: Any, updates: dict[str, Any], prefix: str = "") -> Any:
+    """Return a copy of dataclass `cfg` with nested `updates` applied; unknown keys raise ConfigError."""
+    fields = {f.name: f for f in dataclasses.fields(cfg)}
+    changes = {}
+    for key, value in (updates or {}).items():
+        name = f"{prefix}{key}"
+        if key not in fields:
+            raise ConfigError(f"unknown config key {name!r}; valid keys here: {', '.join(sorted(fields))}")
+        current = getattr(cfg, key)
+        if dataclasses.is_dataclass(current):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{name} is a section; give its fields, e.g. {name}.{next(iter(fields))}")
+            changes[key] = merge(current, value, prefix=f"{name}.")
+        else:
+            changes[key] = _coerce(value, current, name, str(fields[key].type))
+    return dataclasses.replace(cfg, **changes)
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """Turn `model.ngf=32` into `{"model": {"ngf": 32}}` (the value is parsed as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} must look like section.key=value, e.g. model.ngf=32")
+    dotted, raw = text.split("=", 1)
+    value = yaml.safe_load(raw) if raw.strip() else ""
+    out: dict[str, Any] = {}
+    node = out
+    parts = dotted.strip().split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def list_presets() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def load_yaml(path_or_preset: str | Path) -> dict[str, Any]:
+    """Read a YAML config file, or a preset shipped with the package by name (e.g. `maps_128`)."""
+    path = Path(path_or_preset)
+    if not path.exists():
+        preset = PRESET_DIR / f"{path_or_preset}.yaml"
+        if not preset.exists():
+            raise ConfigError(
+                f"config {str(path_or_preset)!r} is neither a file nor a preset; presets: {', '.join(list_presets())}"
+            )
+        path = preset
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path} must hold a mapping of sections (model, loss, data, optim, train)")
+    return data
+
+
+def build_config(configs: list[str | Path] = (), overrides: list[str] = ()) -> Config:
+    """Defaults, then each YAML file or preset in order, then `key=value` overrides."""
+    cfg = Config()
+    for c in configs:
+        cfg = merge(cfg, load_yaml(c))
+    for o in overrides:
+        cfg = merge(cfg, parse_override(o))
+    validate(cfg)
+    return cfg
+
+
+CHOICES = {
+    "model.generator": ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256"),
+    "model.discriminator": ("basic", "n_layers", "pixel"),
+    "model.norm": ("instance", "batch", "none"),
+    "model.init_type": ("normal", "xavier", "kaiming", "orthogonal"),
+    "loss.gan_mode": ("lsgan", "vanilla", "wgangp", "hinge"),
+    "data.preprocess": ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"),
+    "optim.lr_policy": ("linear", "step", "plateau", "cosine"),
+}
+
+
+def validate(cfg: Config) -> None:
+    """Raise ConfigError for values that would only fail later, deep inside training."""
+    for dotted, choices in CHOICES.items():
+        section, key = dotted.split(".")
+        value = getattr(getattr(cfg, section), key)
+        if value not in choices:
+            raise ConfigError(f"{dotted}={value!r} is not valid; choose one of: {', '.join(choices)}")
+    for dotted in ("model.ngf", "model.ndf", "data.batch_size", "data.crop_size", "data.load_size"):
+        section, key = dotted.split(".")
+        if getattr(getattr(cfg, section), key) < 1:
+            raise ConfigError(f"{dotted} must be at least 1")
+    if cfg.model.channels_a not in (1, 3) or cfg.model.channels_b not in (1, 3):
+        raise ConfigError("model.channels_a / channels_b must be 1 (grayscale) or 3 (RGB)")
+    if "crop" in cfg.data.preprocess and "resize" in cfg.data.preprocess and cfg.data.load_size < cfg.data.crop_size:
+        raise ConfigError(
+            f"data.load_size ({cfg.data.load_size}) must be >= data.crop_size ({cfg.data.crop_size})"
+        )
+    if cfg.loss.pool_size < 0:
+        raise ConfigError("loss.pool_size must be >= 0")

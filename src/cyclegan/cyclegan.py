@@ -1,0 +1,117 @@
+"""The CycleGAN objective (paper Sec. 3): four networks in, loss dictionaries out.
+
+Names: `g_ab` is the paper's G: X->Y (official G_A), `g_ba` is F: Y->X (official G_B), `d_a` is
+D_X and judges domain A (official D_B), `d_b` is D_Y and judges domain B (official D_A).
+No optimiser, no device handling: the trainer owns those.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .config import LossConfig, ModelConfig
+from .losses import cycle_loss, gan_loss, gradient_penalty, identity_loss
+from .nn import build_discriminator, build_generator, init_weights
+
+# Our loss names -> the names the official code logs (used to compare against its logs).
+OFFICIAL_LOSS_NAMES = {
+    "d_b": "D_A", "g_ab": "G_A", "cycle_a": "cycle_A", "idt_ab": "idt_A",
+    "d_a": "D_B", "g_ba": "G_B", "cycle_b": "cycle_B", "idt_ba": "idt_B",
+}
+
+
+@dataclass
+class Translations:
+    """Images produced in one generator pass, each (B, C, H, W)."""
+
+    fake_b: torch.Tensor  # G(a)
+    rec_a: torch.Tensor  # F(G(a))
+    fake_a: torch.Tensor  # F(b)
+    rec_b: torch.Tensor  # G(F(b))
+
+
+class CycleGAN(nn.Module):
+    """Holds g_ab, g_ba, d_a, d_b and computes the generator and discriminator losses."""
+
+    def __init__(self, g_ab: nn.Module, g_ba: nn.Module, d_a: nn.Module, d_b: nn.Module, loss: LossConfig) -> None:
+        super().__init__()
+        self.g_ab, self.g_ba, self.d_a, self.d_b = g_ab, g_ba, d_a, d_b
+        self.loss_cfg = loss
+
+    @classmethod
+    def from_config(cls, model: ModelConfig, loss: LossConfig) -> CycleGAN:
+        """Build the four networks and initialise them as the official `init_net` does."""
+        ca, cb = model.channels_a, model.channels_b
+        g_kw = dict(ngf=model.ngf, norm=model.norm, dropout=model.dropout)
+        d_kw = dict(ndf=model.ndf, n_layers=model.n_layers_d, norm=model.norm)
+        nets = [
+            build_generator(model.generator, ca, cb, **g_kw),
+            build_generator(model.generator, cb, ca, **g_kw),
+            build_discriminator(model.discriminator, ca, **d_kw),
+            build_discriminator(model.discriminator, cb, **d_kw),
+        ]
+        for net in nets:
+            init_weights(net, model.init_type, model.init_gain)
+        return cls(*nets, loss)
+
+    @property
+    def generators(self) -> list[nn.Module]:
+        return [self.g_ab, self.g_ba]
+
+    @property
+    def discriminators(self) -> list[nn.Module]:
+        return [self.d_a, self.d_b]
+
+    def translate(self, real_a: torch.Tensor, real_b: torch.Tensor) -> Translations:
+        # This call order fixes autograd's gradient accumulation order: keep it as the official one,
+        # so that float32 results match it to the last bit.
+        fake_b = self.g_ab(real_a)
+        rec_a = self.g_ba(fake_b)
+        fake_a = self.g_ba(real_b)
+        rec_b = self.g_ab(fake_a)
+        return Translations(fake_b=fake_b, rec_a=rec_a, fake_a=fake_a, rec_b=rec_b)
+
+    def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, t: Translations) -> dict[str, torch.Tensor]:
+        """Adversarial + cycle (+ identity) losses of both generators; "total" is their sum.
+
+        The discriminators should be frozen (requires_grad False) by the caller.
+        """
+        c, mode = self.loss_cfg, self.loss_cfg.gan_mode
+        losses = {}
+        if c.lambda_identity > 0:
+            # A -> B generator fed a B image should leave it unchanged, and vice versa.
+            losses["idt_ab"] = identity_loss(self.g_ab(real_b), real_b, c.lambda_b * c.lambda_identity)
+            losses["idt_ba"] = identity_loss(self.g_ba(real_a), real_a, c.lambda_a * c.lambda_identity)
+        losses["g_ab"] = gan_loss(self.d_b(t.fake_b), True, mode, for_discriminator=False)
+        losses["g_ba"] = gan_loss(self.d_a(t.fake_a), True, mode, for_discriminator=False)
+        losses["cycle_a"] = cycle_loss(t.rec_a, real_a, c.lambda_a)
+        losses["cycle_b"] = cycle_loss(t.rec_b, real_b, c.lambda_b)
+        # Summed in the official order (same float32 rounding).
+        order = ("g_ab", "g_ba", "cycle_a", "cycle_b", "idt_ab", "idt_ba")
+        losses["total"] = sum((losses[k] for k in order if k in losses), torch.zeros(()))
+        return losses
+
+    def discriminator_loss(self, d: nn.Module, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """0.5 * (loss(D(real), real) + loss(D(fake), fake)) [+ gradient penalty for wgangp]."""
+        mode = self.loss_cfg.gan_mode
+        loss = 0.5 * (gan_loss(d(real), True, mode) + gan_loss(d(fake.detach()), False, mode))
+        if mode == "wgangp":
+            loss = loss + gradient_penalty(d, real, fake, weight=self.loss_cfg.lambda_gp)
+        return loss
+
+    def discriminator_losses(
+        self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor, fake_b: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """Losses of d_a (real A vs fake A) and d_b (real B vs fake B); fakes come from the pools."""
+        d_b = self.discriminator_loss(self.d_b, real_b, fake_b)
+        d_a = self.discriminator_loss(self.d_a, real_a, fake_a)
+        return {"d_b": d_b, "d_a": d_a, "total": d_a + d_b}
+
+
+def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad_(flag)

@@ -1,0 +1,188 @@
+"""Image files in and out: folder scanning, robust loading, tensor <-> image conversion, saving.
+
+Mirrors the official code's `data/image_folder.py: make_dataset`, the `Image.open(p).convert('RGB')`
+loading in its datasets, `ToTensor() + Normalize(0.5, 0.5)`, and `util/util.py: tensor2im`, with
+clear errors for the files that the official code would crash on or silently misread.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I;16S", "I")
+
+
+class DataError(ValueError):
+    """A data file or folder cannot be used; the message names it and says how to fix it."""
+
+
+def is_image_file(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMG_EXTENSIONS
+
+
+def find_images(folder: str | Path, *, recursive: bool = True, max_count: int | None = None) -> list[Path]:
+    """Image files under `folder`, sorted by their path relative to it (hidden files and folders skipped).
+
+    `max_count` keeps the first N of the sorted list (the official `make_dataset(dir)[:max]` truncates
+    the unsorted `os.walk` order instead, so which images it keeps depends on the file system).
+    Symlinked folders are followed, each real folder once.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        raise DataError(f"image folder {folder} does not exist; check the path")
+    if not folder.is_dir():
+        raise DataError(f"{folder} is not a folder; give the folder that holds the images")
+    found: list[tuple[str, Path]] = []
+    seen_dirs: set[str] = set()
+    for root, dirs, files in os.walk(folder, followlinks=True):
+        real = os.path.realpath(root)
+        if real in seen_dirs:  # a symlink loop or a second link to the same folder
+            dirs[:] = []
+            continue
+        seen_dirs.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")] if recursive else []
+        for name in files:
+            if name.startswith(".") or not is_image_file(name):
+                continue
+            path = Path(root) / name
+            found.append((path.relative_to(folder).as_posix(), path))
+    if not found:
+        where = "or its subfolders " if recursive else ""
+        raise DataError(
+            f"no images found in {folder} {where}(accepted extensions, any case: {', '.join(IMG_EXTENSIONS)})"
+        )
+    paths = [p for _, p in sorted(found)]
+    return paths if max_count is None else paths[: max(0, max_count)]
+
+
+def _to_8bit(img: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer and float grayscale to mode L; other modes are returned unchanged."""
+    if img.mode in _SIXTEEN_BIT_MODES:
+        # Scale by the full 16-bit range (65535 -> 255), not PIL's convert('L'), which clips at 255.
+        a = np.asarray(img).astype(np.float64)
+        a = np.rint(np.clip(a, 0, 65535) * (255.0 / 65535.0))
+        return Image.fromarray(a.astype(np.uint8))
+    if img.mode == "F":
+        # Floats in [0, 1] are scaled to [0, 255]; anything else is taken as [0, 255] and clipped.
+        a = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=255.0, neginf=0.0)
+        if a.size and a.min() >= 0.0 and a.max() <= 1.0:
+            a = a * 255.0
+        return Image.fromarray(np.rint(np.clip(a, 0, 255)).astype(np.uint8))
+    if img.mode == "1":
+        return img.convert("L")
+    return img
+
+
+def load_image(path: str | Path, channels: int = 3, *, exif_transpose: bool = True) -> Image.Image:
+    """Read an image file as mode "RGB" (`channels=3`) or "L" (`channels=1`).
+
+    Like the official `Image.open(p).convert('RGB')`, alpha is dropped, not composited over a
+    background. Palette images go through RGBA (same colours, no PIL transparency warning); 16-bit and
+    float grayscale are scaled to 8 bits (see `_to_8bit`); grayscale output is the official
+    `convert('RGB')` then `convert('L')`. Unlike the official code the EXIF orientation is applied
+    (`exif_transpose=False` reproduces the official pixels for rotated phone photos).
+
+    Raises:
+        DataError: the file is missing, corrupt, truncated, not an image, or a decompression bomb.
+    """
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+    path = Path(path)
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if exif_transpose:
+                img = ImageOps.exif_transpose(img)
+            img = _to_8bit(img)
+            if img.mode in ("P", "PA"):
+                img = img.convert("RGBA")
+            rgb = img if img.mode == "RGB" else img.convert("RGB")
+            out = rgb.convert("L") if channels == 1 else rgb
+    except FileNotFoundError:
+        raise DataError(f"image file {path} does not exist; check the path") from None
+    except Image.DecompressionBombError as e:
+        raise DataError(
+            f"image {path} is too large to load safely ({e}); shrink it, or raise PIL.Image.MAX_IMAGE_PIXELS "
+            "if you trust the file"
+        ) from None
+    except UnidentifiedImageError:
+        raise DataError(f"{path} is not a readable image (unknown or corrupt format); remove or replace it") from None
+    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
+        raise DataError(f"cannot read image {path} ({type(e).__name__}: {e}); the file may be truncated or "
+                        "corrupt: remove or replace it") from None
+    return out
+
+
+def to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL "L"/"RGB" image to a float32 (C, H, W) tensor in [-1, 1].
+
+    Exactly torchvision's `ToTensor()` then `Normalize(0.5, 0.5)`: `(uint8 / 255 - 0.5) / 0.5` in float32.
+    """
+    if img.mode not in ("L", "RGB"):
+        raise ValueError(f"to_tensor expects a mode 'L' or 'RGB' image, got {img.mode!r}; use load_image")
+    a = np.array(img, dtype=np.uint8, copy=True)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    t = torch.from_numpy(a).permute(2, 0, 1).contiguous()  # (C, H, W) uint8
+    return t.to(torch.float32).div(255).sub(0.5).div(0.5)
+
+
+def tensor_to_uint8(x: torch.Tensor | np.ndarray, *, rounding: bool = False) -> np.ndarray:
+    """A (C, H, W) image in [-1, 1] to uint8 (H, W, 3), or (H, W) for one channel.
+
+    As the official `tensor2im`: `(transpose(x) + 1) / 2 * 255` in float32, then truncation by
+    `astype(uint8)`. Truncation turns about a quarter of the values that `to_tensor` produced back into
+    one less than the original (float32 error puts them just below the integer); `rounding=True`
+    rounds instead, for an exact round trip. Values are clipped to [0, 255] first (the official code
+    lets them wrap around).
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().float().numpy()
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim == 2:
+        x = x[None]
+    if x.ndim != 3 or x.shape[0] not in (1, 3):
+        raise ValueError(f"expected a (C, H, W) image with C = 1 or 3, got shape {tuple(x.shape)}")
+    a = (np.transpose(x, (1, 2, 0)) + 1) / 2.0 * 255.0
+    a = np.clip(a, 0.0, 255.0)
+    if rounding:
+        a = np.rint(a)
+    a = a.astype(np.uint8)
+    return a[:, :, 0] if a.shape[2] == 1 else a
+
+
+def save_image(image: torch.Tensor | np.ndarray, path: str | Path, *, rounding: bool = False) -> Path:
+    """Write a (C, H, W) image in [-1, 1] (see `tensor_to_uint8`) to `path`, atomically.
+
+    A uint8 numpy array is taken as already converted, (H, W, 3) or (H, W), as the official
+    `tensor2im` passes arrays through. The format comes from the suffix (.png, .jpg, ...), with PIL's
+    default settings as in the official `save_image`. Parent folders are created.
+    """
+    path = Path(path)
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot tell the image format of {path}; use a suffix such as .png or .jpg")
+    if isinstance(image, np.ndarray) and image.dtype == np.uint8:
+        array = image[:, :, 0] if image.ndim == 3 and image.shape[2] == 1 else image
+    else:
+        array = tensor_to_uint8(image, rounding=rounding)
+    img = Image.fromarray(np.ascontiguousarray(array))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # A unique hidden name in the same folder (so os.replace is atomic), created with the umask's modes.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with open(tmp, "xb") as f:
+            img.save(f, format=fmt)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,63 @@
+"""Loss functions of the CycleGAN objective (paper Sec. 3, Eq. 1-3 and Sec. 4 "Training details").
+
+Pure functions of tensors: the adversarial loss in four flavours, the cycle-consistency and identity
+L1 terms, and the WGAN-GP gradient penalty.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+GAN_MODES = ("lsgan", "vanilla", "wgangp", "hinge")
+
+
+def gan_loss(prediction: torch.Tensor, target_is_real: bool, mode: str = "lsgan", *, for_discriminator: bool = True) -> torch.Tensor:
+    """Adversarial loss of a discriminator output (any shape; averaged over all elements).
+
+    lsgan: least squares to 1/0 (the paper's choice, Sec. 4, after Mao et al. 2017);
+    vanilla: binary cross-entropy on logits; wgangp: -/+ mean critic value;
+    hinge: max(0, 1 -/+ D) for the discriminator, -mean(D) for the generator.
+    """
+    if mode == "lsgan":
+        target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
+        return F.mse_loss(prediction, target)
+    if mode == "vanilla":
+        target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
+        return F.binary_cross_entropy_with_logits(prediction, target)
+    if mode == "wgangp":
+        return -prediction.mean() if target_is_real else prediction.mean()
+    if mode == "hinge":
+        if not for_discriminator:
+            return -prediction.mean()
+        return F.relu(1.0 - prediction).mean() if target_is_real else F.relu(1.0 + prediction).mean()
+    raise ValueError(f"unknown gan mode {mode!r}; choose one of: {', '.join(GAN_MODES)}")
+
+
+def cycle_loss(reconstructed: torch.Tensor, real: torch.Tensor, weight: float) -> torch.Tensor:
+    """weight * ||F(G(x)) - x||_1, averaged over pixels (paper Eq. 2)."""
+    return F.l1_loss(reconstructed, real) * weight
+
+
+def identity_loss(same: torch.Tensor, real: torch.Tensor, weight: float) -> torch.Tensor:
+    """weight * ||G(y) - y||_1 (paper Sec. 5.2, after Taigman et al. 2017)."""
+    return F.l1_loss(same, real) * weight
+
+
+def gradient_penalty(
+    discriminator: Callable[[torch.Tensor], torch.Tensor],
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    *,
+    weight: float = 10.0,
+    constant: float = 1.0,
+) -> torch.Tensor:
+    """WGAN-GP penalty (Gulrajani et al. 2017) on random interpolates of real and fake images."""
+    alpha = torch.rand(real.shape[0], 1, 1, 1, device=real.device, dtype=real.dtype)
+    mixed = (alpha * real + (1 - alpha) * fake.detach()).requires_grad_(True)
+    out = discriminator(mixed)
+    (grad,) = torch.autograd.grad(out, mixed, grad_outputs=torch.ones_like(out), create_graph=True)
+    grad = grad.reshape(real.shape[0], -1)
+    return ((grad + 1e-16).norm(2, dim=1) - constant).pow(2).mean() * weight

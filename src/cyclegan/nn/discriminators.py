@@ -1,0 +1,70 @@
+"""Discriminators: the 70x70 PatchGAN of the paper (Appendix 7.2, C64-C128-C256-C512) generalised
+to n layers, and the 1x1 PixelGAN, as in the official implementation."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .layers import conv_bias, norm_layer
+
+
+class NLayerDiscriminator(nn.Module):
+    """PatchGAN: n stride-2 4x4 convs (no norm on the first), a stride-1 conv, then a 1-channel map.
+
+    n_layers=3 ("basic") gives a 70x70 receptive field; each output judges one overlapping patch.
+    """
+
+    def __init__(self, in_channels: int = 3, *, ndf: int = 64, n_layers: int = 3, norm: str = "instance") -> None:
+        super().__init__()
+        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1),
+            nn.LeakyReLU(0.2, inplace=True),
+        ]
+        mult = 1
+        for n in range(1, n_layers + 1):
+            prev, mult = mult, min(2**n, 8)
+            stride = 2 if n < n_layers else 1
+            layers += [
+                nn.Conv2d(ndf * prev, ndf * mult, 4, stride=stride, padding=1, bias=bias),
+                make_norm(ndf * mult),
+                nn.LeakyReLU(0.2, inplace=True),
+            ]
+        layers.append(nn.Conv2d(ndf * mult, 1, 4, stride=1, padding=1))
+        self.model = nn.Sequential(*layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+class PixelDiscriminator(nn.Module):
+    """PixelGAN: 1x1 convs only, so every pixel is judged on its own colour."""
+
+    def __init__(self, in_channels: int = 3, *, ndf: int = 64, norm: str = "instance") -> None:
+        super().__init__()
+        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        self.model = nn.Sequential(
+            nn.Conv2d(in_channels, ndf, 1),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(ndf, 2 * ndf, 1, bias=bias),
+            make_norm(2 * ndf),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Conv2d(2 * ndf, 1, 1, bias=bias),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x)
+
+
+def build_discriminator(
+    name: str, in_channels: int = 3, *, ndf: int = 64, n_layers: int = 3, norm: str = "instance"
+) -> nn.Module:
+    """`basic` (70x70 PatchGAN), `n_layers` (PatchGAN with `n_layers`) or `pixel` (1x1)."""
+    if name == "basic":
+        return NLayerDiscriminator(in_channels, ndf=ndf, n_layers=3, norm=norm)
+    if name == "n_layers":
+        return NLayerDiscriminator(in_channels, ndf=ndf, n_layers=n_layers, norm=norm)
+    if name == "pixel":
+        return PixelDiscriminator(in_channels, ndf=ndf, norm=norm)
+    raise ValueError(f"unknown discriminator {name!r}; choose one of: basic, n_layers, pixel")

@@ -1,0 +1,180 @@
+"""Generators: the ResNet generator of the paper (Appendix 7.2, after Johnson et al. 2016) and the
+U-Net of pix2pix (Isola et al. 2017), layer for layer as in the official implementation.
+
+Module names are our own; `cyclegan.nn.official` maps the official state-dict keys onto them.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import conv_bias, norm_layer
+
+
+class ResnetBlock(nn.Module):
+    """Residual block: x + [pad, conv3x3, norm, ReLU, dropout, pad, conv3x3, norm](x).
+
+    The dropout slot is always present (Identity when disabled) so parameter names do not shift.
+    """
+
+    def __init__(self, dim: int, *, norm: str = "instance", dropout: bool = False) -> None:
+        super().__init__()
+        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        self.body = nn.Sequential(
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3, bias=bias),
+            make_norm(dim),
+            nn.ReLU(inplace=True),
+            nn.Dropout(0.5) if dropout else nn.Identity(),
+            nn.ReflectionPad2d(1),
+            nn.Conv2d(dim, dim, kernel_size=3, bias=bias),
+            make_norm(dim),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class ResnetGenerator(nn.Module):
+    """c7s1-ngf, d(2ngf), d(4ngf), n_blocks x R(4ngf), u(2ngf), u(ngf), c7s1-out, tanh.
+
+    6 blocks for 128x128 training images, 9 for 256x256 and higher (paper, Appendix 7.2).
+    Input sides should be multiples of 4 (two stride-2 downsamplings).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        *,
+        ngf: int = 64,
+        n_blocks: int = 9,
+        norm: str = "instance",
+        dropout: bool = False,
+    ) -> None:
+        super().__init__()
+        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        self.n_blocks = n_blocks
+        self.size_multiple = 4  # two stride-2 convs: sides must divide by 4
+        self.encoder = nn.Sequential(
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(in_channels, ngf, kernel_size=7, bias=bias),
+            make_norm(ngf),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(ngf, 2 * ngf, kernel_size=3, stride=2, padding=1, bias=bias),
+            make_norm(2 * ngf),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(2 * ngf, 4 * ngf, kernel_size=3, stride=2, padding=1, bias=bias),
+            make_norm(4 * ngf),
+            nn.ReLU(inplace=True),
+        )
+        self.blocks = nn.Sequential(
+            *(ResnetBlock(4 * ngf, norm=norm, dropout=dropout) for _ in range(n_blocks))
+        )
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(4 * ngf, 2 * ngf, 3, stride=2, padding=1, output_padding=1, bias=bias),
+            make_norm(2 * ngf),
+            nn.ReLU(inplace=True),
+            nn.ConvTranspose2d(2 * ngf, ngf, 3, stride=2, padding=1, output_padding=1, bias=bias),
+            make_norm(ngf),
+            nn.ReLU(inplace=True),
+            nn.ReflectionPad2d(3),
+            nn.Conv2d(ngf, out_channels, kernel_size=7),
+            nn.Tanh(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.blocks(self.encoder(x)))
+
+
+class UnetGenerator(nn.Module):
+    """U-Net with `num_downs` stride-2 levels (7 for 128x128, 8 for 256x256).
+
+    Encoder: C(ngf) without norm, then [LeakyReLU(0.2), conv4x4 s2, norm] with widths 2ngf, 4ngf,
+    8ngf, 8ngf...; the innermost level has no norm. Decoder: [ReLU, convT4x4 s2, norm] mirrored, with
+    dropout 0.5 at the 8ngf->8ngf levels when enabled, and the outermost level ends in tanh.
+    As in the official code, each skip connection carries the LeakyReLU'd encoder activation (the
+    official in-place LeakyReLU overwrites the tensor that is later concatenated).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        out_channels: int = 3,
+        *,
+        num_downs: int = 8,
+        ngf: int = 64,
+        norm: str = "instance",
+        dropout: bool = False,
+    ) -> None:
+        super().__init__()
+        if num_downs < 5:
+            raise ValueError(f"num_downs must be >= 5, got {num_downs}")
+        make_norm, bias = norm_layer(norm), conv_bias(norm)
+        self.num_downs = num_downs
+        self.size_multiple = 2**num_downs
+        widths = [ngf, 2 * ngf, 4 * ngf] + [8 * ngf] * (num_downs - 3)  # output width of each level
+
+        downs = [nn.Sequential(nn.Conv2d(in_channels, ngf, 4, stride=2, padding=1, bias=bias))]
+        ups = [
+            nn.Sequential(
+                nn.ReLU(inplace=True),
+                nn.ConvTranspose2d(2 * ngf, out_channels, 4, stride=2, padding=1),
+                nn.Tanh(),
+            )
+        ]
+        for level in range(1, num_downs):
+            inner = level == num_downs - 1
+            c_in, c_out = widths[level - 1], widths[level]
+            downs.append(
+                nn.Sequential(
+                    nn.LeakyReLU(0.2),
+                    nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=bias),
+                    nn.Identity() if inner else make_norm(c_out),
+                )
+            )
+            # The innermost decoder sees only its own encoder output; the others see [skip, up].
+            up_in = c_out if inner else 2 * c_out
+            use_dropout = dropout and 4 <= level < num_downs - 1
+            ups.append(
+                nn.Sequential(
+                    nn.ReLU(inplace=True),
+                    nn.ConvTranspose2d(up_in, c_in, 4, stride=2, padding=1, bias=bias),
+                    make_norm(c_in),
+                    nn.Dropout(0.5) if use_dropout else nn.Identity(),
+                )
+            )
+        self.downs = nn.ModuleList(downs)
+        self.ups = nn.ModuleList(ups)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skips = []
+        h = x
+        for down in self.downs:
+            h = down(h)
+            skips.append(h)
+        h = self.ups[-1](skips[-1])
+        for level in range(self.num_downs - 2, -1, -1):
+            skip = F.leaky_relu(skips[level], 0.2)  # what the official in-place LeakyReLU leaves behind
+            h = self.ups[level](torch.cat([skip, h], dim=1))
+        return h
+
+
+GENERATORS = {
+    "resnet_9blocks": lambda i, o, **kw: ResnetGenerator(i, o, n_blocks=9, **kw),
+    "resnet_6blocks": lambda i, o, **kw: ResnetGenerator(i, o, n_blocks=6, **kw),
+    "unet_128": lambda i, o, **kw: UnetGenerator(i, o, num_downs=7, **kw),
+    "unet_256": lambda i, o, **kw: UnetGenerator(i, o, num_downs=8, **kw),
+}
+
+
+def build_generator(
+    name: str, in_channels: int = 3, out_channels: int = 3, *, ngf: int = 64, norm: str = "instance",
+    dropout: bool = False,
+) -> nn.Module:
+    """Build a registered generator by name (see `GENERATORS`); weights are not initialised here."""
+    if name not in GENERATORS:
+        raise ValueError(f"unknown generator {name!r}; choose one of: {', '.join(GENERATORS)}")
+    return GENERATORS[name](in_channels, out_channels, ngf=ngf, norm=norm, dropout=dropout)

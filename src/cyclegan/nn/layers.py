@@ -1,0 +1,67 @@
+"""Building blocks shared by the generators and discriminators: the norm factory and weight init.
+
+Matches the official implementation's `get_norm_layer` and `init_weights` (models/networks.py).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+import torch
+from torch import nn
+
+NormFactory = Callable[[int], nn.Module]
+
+
+def norm_layer(name: str) -> NormFactory:
+    """Return a constructor `channels -> nn.Module` for the named normalisation.
+
+    instance: InstanceNorm2d without affine parameters or running statistics (the paper's choice);
+    batch: BatchNorm2d with affine parameters and running statistics; none: identity.
+    """
+    factories: dict[str, NormFactory] = {
+        "instance": functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False),
+        "batch": functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True),
+        "none": lambda channels: nn.Identity(),
+    }
+    if name not in factories:
+        raise ValueError(f"unknown norm {name!r}; choose one of: {', '.join(factories)}")
+    return factories[name]
+
+
+def conv_bias(norm: str) -> bool:
+    """Whether a conv followed by this norm gets a bias.
+
+    The official code gives convs a bias only before instance norm (batch norm has its own shift).
+    With norm "none" the official code also omits it; we keep that for weight compatibility.
+    """
+    return norm == "instance"
+
+
+def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
+    """Initialise conv/linear weights and zero their biases; batch-norm weights ~ N(1, gain).
+
+    The paper trains from weights drawn from N(0, 0.02) (Appendix 7.1).
+    """
+    inits = {
+        "normal": lambda w: nn.init.normal_(w, 0.0, gain),
+        "xavier": lambda w: nn.init.xavier_normal_(w, gain=gain),
+        "kaiming": lambda w: nn.init.kaiming_normal_(w, a=0, mode="fan_in"),
+        "orthogonal": lambda w: nn.init.orthogonal_(w, gain=gain),
+    }
+    if init_type not in inits:
+        raise ValueError(f"unknown init {init_type!r}; choose one of: {', '.join(inits)}")
+
+    @torch.no_grad()
+    def init_module(m: nn.Module) -> None:
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            inits[init_type](m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.normal_(m.weight, 1.0, gain)
+            nn.init.zeros_(m.bias)
+
+    net.apply(init_module)
+    return net

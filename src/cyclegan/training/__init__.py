@@ -1,0 +1,1 @@
+"""Training: one optimisation step, LR schedules, checkpoints, logging and the loop."""

@@ -1,0 +1,74 @@
+"""Checkpoints: the full training state in one file, written atomically, read without unpickling.
+
+Layout of a checkpoint (a dict of tensors, numbers, strings, lists and dicts only, so that
+`torch.load(..., weights_only=True)` reads it):
+    format, version, config (Config.to_dict()), nets {g_ab, g_ba, d_a, d_b}, optim {g, d},
+    sched {g, d}, pools {a, b}, rng {torch, cuda}, progress {epoch, batch_in_epoch, step, skipped}
+A run dir holds `checkpoints/latest.pt` (and periodic `checkpoints/epoch_NNN.pt`).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+FORMAT = "cyclegan-checkpoint"
+VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A file that is not a readable cyclegan checkpoint."""
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """torch.save to a temporary file in the same folder, fsync, then rename over `path`.
+
+    A crash mid-write leaves the previous file intact: readers never see a half-written file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def resolve(path: str | Path) -> Path:
+    """A checkpoint file, or a run dir (its `checkpoints/latest.pt`)."""
+    path = Path(path)
+    if path.is_dir():
+        latest = path / "checkpoints" / "latest.pt"
+        if not latest.is_file():
+            raise CheckpointError(f"{path} is a folder but has no checkpoints/latest.pt: is it a cyclegan run dir?")
+        return latest
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint file or run dir safely (weights_only) and check its format."""
+    file = resolve(path)
+    try:
+        ckpt = torch.load(file, map_location=map_location, weights_only=True)
+    except Exception as e:  # corrupt, truncated, or holding arbitrary pickled objects
+        raise CheckpointError(f"cannot read {file} as a checkpoint: {str(e).splitlines()[0]}") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{file} is not a cyclegan checkpoint (for an official .pth generator file use it directly "
+            "with `cyclegan translate`)"
+        )
+    if ckpt.get("version", 0) > VERSION:
+        raise CheckpointError(f"{file} was written by a newer cyclegan (format version {ckpt['version']}); upgrade")
+    return ckpt

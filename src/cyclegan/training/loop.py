@@ -1,0 +1,349 @@
+"""The training loop: epochs of `train_step`, logs, sample grids, checkpoints and exact resume.
+
+Reads top to bottom: `train` prepares a run (fresh or resumed), then calls `train_one_epoch` per
+epoch and steps the learning-rate schedules between epochs (paper Sec. 4: 100 epochs at 2e-4, then
+100 epochs of linear decay to zero).
+
+Exact resume: every source of randomness is either in the checkpoint (torch RNG, pool RNGs) or a pure
+function of (seed, epoch, position) (data order, B choice, crops, flips), so N steps + resume + N
+steps reproduce 2N uninterrupted steps bit for bit on the CPU in deterministic mode.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Sampler
+from tqdm import tqdm
+
+from ..config import Config
+from ..cyclegan import CycleGAN
+from ..data.image_io import save_image
+from ..data.unaligned import UnalignedDataset
+from ..nn import to_official
+from ..pool import ImagePool
+from .checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
+from .schedule import build_scheduler, step_scheduler
+from .step import build_optimizers, train_step
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Progress:
+    """Where a run stands. `epoch` is 1-based; `batch_in_epoch` batches of it are done."""
+
+    epoch: int = 1
+    batch_in_epoch: int = 0
+    step: int = 0
+    skipped: int = 0  # unreadable images skipped so far
+
+
+class EpochSampler(Sampler):
+    """Yields `(index, item_seed)` keys for one epoch, from position `start` on.
+
+    Order and seeds are a pure function of (seed, epoch), so the data of a resumed epoch is the data
+    the uninterrupted run would have seen, whatever the number of loader workers.
+    """
+
+    def __init__(self, n: int, *, seed: int, epoch: int, shuffle: bool = True, start: int = 0) -> None:
+        self.n, self.seed, self.epoch, self.shuffle, self.start = n, seed, epoch, shuffle, start
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
+        seeds = torch.randint(0, 2**62, (self.n,), generator=g)
+        for i in range(self.start, self.n):
+            yield int(order[i]), int(seeds[i])
+
+    def __len__(self) -> int:
+        return self.n - self.start
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    return device
+
+
+class Run:
+    """Everything a training run holds: config, networks, optimisers, schedules, pools, progress."""
+
+    def __init__(self, cfg: Config, run_dir: Path, dataroot: Path, device: torch.device) -> None:
+        self.cfg, self.run_dir, self.dataroot, self.device = cfg, run_dir, dataroot, device
+        torch.manual_seed(cfg.train.seed)
+        self.model = CycleGAN.from_config(cfg.model, cfg.loss).to(device)
+        self.opt_g, self.opt_d = build_optimizers(self.model, cfg.optim)
+        self.sched_g = build_scheduler(self.opt_g, cfg.optim)
+        self.sched_d = build_scheduler(self.opt_d, cfg.optim)
+        self.pool_a = ImagePool(cfg.loss.pool_size, seed=cfg.train.seed + 1)
+        self.pool_b = ImagePool(cfg.loss.pool_size, seed=cfg.train.seed + 2)
+        self.progress = Progress()
+
+    @property
+    def total_epochs(self) -> int:
+        return self.cfg.optim.n_epochs + self.cfg.optim.n_epochs_decay
+
+    def state_dict(self) -> dict[str, Any]:
+        m = self.model
+        return {
+            "format": FORMAT,
+            "version": VERSION,
+            "config": self.cfg.to_dict(),
+            "run": {"dataroot": str(self.dataroot)},
+            "nets": {name: getattr(m, name).state_dict() for name in ("g_ab", "g_ba", "d_a", "d_b")},
+            "optim": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
+            "sched": {"g": self.sched_g.state_dict(), "d": self.sched_d.state_dict()},
+            "pools": {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()},
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
+            "progress": asdict(self.progress),
+        }
+
+    def load_state_dict(self, ckpt: dict[str, Any]) -> None:
+        for name, sd in ckpt["nets"].items():
+            getattr(self.model, name).load_state_dict(sd)
+        self.opt_g.load_state_dict(ckpt["optim"]["g"])
+        self.opt_d.load_state_dict(ckpt["optim"]["d"])
+        self.sched_g.load_state_dict(ckpt["sched"]["g"])
+        self.sched_d.load_state_dict(ckpt["sched"]["d"])
+        self.pool_a.load_state_dict(ckpt["pools"]["a"], self.device)
+        self.pool_b.load_state_dict(ckpt["pools"]["b"], self.device)
+        torch.set_rng_state(ckpt["rng"]["torch"])
+        if ckpt["rng"]["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
+        self.progress = Progress(**ckpt["progress"])
+
+    def save(self) -> Path:
+        """Write `checkpoints/latest.pt` atomically (and keep a copy at chosen epoch ends)."""
+        path = atomic_save(self.state_dict(), self.run_dir / "checkpoints" / "latest.pt")
+        keep = self.cfg.train.keep_epoch_checkpoints
+        p = self.progress
+        if keep and p.batch_in_epoch == 0 and p.epoch > 1 and (p.epoch - 1) % keep == 0:
+            shutil.copyfile(path, self.run_dir / "checkpoints" / f"epoch_{p.epoch - 1:03d}.pt")
+        return path
+
+    def export_official(self, folder: Path | None = None) -> list[Path]:
+        """Write both generators as official-layout state dicts (`latest_net_G_A.pth`: A->B,
+        `latest_net_G_B.pth`: B->A), loadable by the official test.py."""
+        folder = folder or self.run_dir / "generators"
+        return [
+            atomic_save(to_official(self.model.g_ab), folder / "latest_net_G_A.pth"),
+            atomic_save(to_official(self.model.g_ba), folder / "latest_net_G_B.pth"),
+        ]
+
+
+class LossLog:
+    """Averages losses over `every` steps and appends them as JSON lines to `losses.jsonl`."""
+
+    def __init__(self, path: Path, every: int) -> None:
+        self.path, self.every = path, max(1, every)
+        self.sums: dict[str, float] = defaultdict(float)
+        self.count = 0
+        self.t0 = time.perf_counter()
+
+    def truncate_after(self, step: int) -> None:
+        """Drop lines past `step` (written after the checkpoint a resume starts from)."""
+        if not self.path.exists():
+            return
+        kept = [line for line in self.path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+        self.path.write_text("".join(line + "\n" for line in kept))
+
+    def add(self, losses: dict[str, float], step: int, epoch: int, lr: float, writer: Any = None) -> None:
+        for k, v in losses.items():
+            self.sums[k] += v
+        self.count += 1
+        if step % self.every:
+            return
+        now = time.perf_counter()
+        record = {"step": step, "epoch": epoch, "lr": lr, "sec_per_step": (now - self.t0) / self.count}
+        record.update({k: v / self.count for k, v in self.sums.items()})
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if writer is not None:
+            for k, v in record.items():
+                if k not in ("step", "epoch"):
+                    writer.add_scalar(f"train/{k}", v, step)
+        self.sums.clear()
+        self.count = 0
+        self.t0 = now
+
+
+def save_sample_grid(path: Path, real_a: torch.Tensor, real_b: torch.Tensor, t: Any) -> None:
+    """real_a | fake_b | rec_a over real_b | fake_a | rec_b, for the first image of the batch."""
+
+    def rgb(x: torch.Tensor) -> torch.Tensor:
+        x = x[0].detach().float().cpu()
+        return x.expand(3, -1, -1) if x.shape[0] == 1 else x
+
+    top = torch.cat([rgb(real_a), rgb(t.fake_b), rgb(t.rec_a)], dim=2)
+    bottom = torch.cat([rgb(real_b), rgb(t.fake_a), rgb(t.rec_b)], dim=2)
+    if top.shape[2] != bottom.shape[2]:  # domains of different sizes: pad the narrower row
+        w = max(top.shape[2], bottom.shape[2])
+        top, bottom = (torch.nn.functional.pad(r, (0, w - r.shape[2]), value=1.0) for r in (top, bottom))
+    save_image(torch.cat([top, bottom], dim=1), path)
+
+
+def tensorboard_writer(run_dir: Path) -> Any:
+    """A SummaryWriter when the optional `tensorboard` package is installed, else None."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
+
+
+def make_loader(dataset: UnalignedDataset, run: Run) -> DataLoader:
+    p, cfg = run.progress, run.cfg
+    sampler = EpochSampler(
+        len(dataset), seed=cfg.train.seed, epoch=p.epoch, shuffle=not cfg.data.serial_batches,
+        start=p.batch_in_epoch * cfg.data.batch_size,
+    )
+    return DataLoader(
+        dataset,
+        batch_size=cfg.data.batch_size,
+        sampler=sampler,
+        num_workers=cfg.data.num_workers,
+        pin_memory=run.device.type == "cuda",
+        generator=torch.Generator(),  # keeps the loader from drawing on the global RNG
+    )
+
+
+def train_one_epoch(
+    run: Run, dataset: UnalignedDataset, log: LossLog, bar: tqdm, writer: Any, max_steps: int | None
+) -> tuple[bool, float]:
+    """Train until the end of the epoch or `max_steps`; returns (epoch finished, mean G loss)."""
+    cfg, p, model = run.cfg, run.progress, run.model
+    model.train()
+    g_total, n = 0.0, 0
+    for batch in make_loader(dataset, run):
+        if max_steps is not None and p.step >= max_steps:
+            return False, g_total / max(n, 1)
+        real_a = batch["a"].to(run.device, non_blocking=True)
+        real_b = batch["b"].to(run.device, non_blocking=True)
+        losses, t = train_step(model, real_a, real_b, run.opt_g, run.opt_d, run.pool_a, run.pool_b)
+        p.step += 1
+        p.batch_in_epoch += 1
+        p.skipped += int(batch["skipped"].sum())
+        g_total += sum(v for k, v in losses.items() if not k.startswith("d_"))
+        n += 1
+        log.add(losses, p.step, p.epoch, run.opt_g.param_groups[0]["lr"], writer)
+        bar.update(1)
+        bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
+        if p.step % cfg.train.sample_every == 0:
+            save_sample_grid(run.run_dir / "samples" / f"step_{p.step:07d}.png", real_a, real_b, t)
+            write_page(run.run_dir)
+        if p.step % cfg.train.checkpoint_every == 0:
+            run.save()
+    if max_steps is not None and p.step >= max_steps and p.batch_in_epoch < math.ceil(len(dataset) / cfg.data.batch_size):
+        return False, g_total / max(n, 1)
+    return True, g_total / max(n, 1)
+
+
+def write_page(run_dir: Path) -> None:
+    from ..report import write_run_page  # the report is optional polish: never kill training for it
+
+    try:
+        write_run_page(run_dir)
+    except Exception as e:  # noqa: BLE001
+        logger.warning("could not write %s/index.html: %s", run_dir, e)
+
+
+def train(
+    dataroot: str | Path | None,
+    run_dir: str | Path,
+    cfg: Config | None = None,
+    *,
+    resume: bool = False,
+    max_steps: int | None = None,
+    device: str | None = None,
+    progress: bool = True,
+) -> Progress:
+    """Train a CycleGAN on `dataroot` (trainA/trainB) into `run_dir`, or resume the run in `run_dir`.
+
+    Args:
+        dataroot: dataset folder; on resume, None means the one recorded in the checkpoint.
+        run_dir: where config, logs, samples, checkpoints and index.html go.
+        cfg: the configuration of a new run (ignored on resume: the checkpoint's is used).
+        resume: continue from `run_dir/checkpoints/latest.pt`.
+        max_steps: stop once the run's total step count reaches this (across resumes).
+        device: overrides cfg.train.device.
+        progress: show a tqdm bar.
+    """
+    run_dir = Path(run_dir)
+    ckpt = None
+    if resume:
+        ckpt = load_checkpoint(run_dir)
+        cfg = Config.from_dict(ckpt["config"])
+        dataroot = Path(dataroot) if dataroot is not None else Path(ckpt["run"]["dataroot"])
+    elif (run_dir / "checkpoints" / "latest.pt").exists():
+        raise FileExistsError(
+            f"{run_dir} already holds a run; resume it with `cyclegan train --resume {run_dir}` or pick a new --run-dir"
+        )
+    if dataroot is None:
+        raise ValueError("a dataset folder (DATAROOT) is needed for a new run")
+    cfg = cfg or Config()
+    if cfg.train.deterministic:
+        torch.use_deterministic_algorithms(True)
+    dev = resolve_device(device or cfg.train.device)
+
+    # Open the data first: a bad DATAROOT fails before anything is written.
+    dataset = UnalignedDataset.from_root(
+        dataroot, cfg.data, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b
+    )
+    run = Run(cfg, run_dir, Path(dataroot).resolve(), dev)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    cfg.save(run_dir / "config.yaml")
+    log = LossLog(run_dir / "losses.jsonl", cfg.train.log_every)
+    if ckpt is not None:
+        run.load_state_dict(ckpt)
+        log.truncate_after(run.progress.step)
+        logger.info("resumed %s at epoch %d, step %d", run_dir, run.progress.epoch, run.progress.step)
+    logger.info("training on %s: %r", dev, dataset)
+
+    steps_per_epoch = math.ceil(len(dataset) / cfg.data.batch_size)
+    total = run.total_epochs * steps_per_epoch
+    if max_steps is not None:
+        total = min(total, max_steps)
+    writer = tensorboard_writer(run_dir)
+    bar = tqdm(total=total, initial=min(run.progress.step, total), disable=not progress, unit="it", dynamic_ncols=True)
+    p = run.progress
+    try:
+        while p.epoch <= run.total_epochs and (max_steps is None or p.step < max_steps):
+            finished, g_loss = train_one_epoch(run, dataset, log, bar, writer, max_steps)
+            if not finished:
+                break
+            step_scheduler(run.sched_g, g_loss)
+            step_scheduler(run.sched_d, g_loss)
+            p.epoch += 1
+            p.batch_in_epoch = 0
+            run.save()
+    except KeyboardInterrupt:
+        run.save()
+        bar.close()
+        logger.warning("interrupted at step %d; checkpoint saved. Resume with: cyclegan train --resume %s", p.step, run_dir)
+        raise
+    bar.close()
+    run.save()
+    run.export_official()
+    if writer is not None:
+        writer.close()
+    write_page(run_dir)
+    if p.skipped:
+        logger.warning("%d unreadable images were skipped during training (see the warnings above)", p.skipped)
+    return p
