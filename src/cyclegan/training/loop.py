@@ -30,9 +30,9 @@ from ..config import Config
 from ..cyclegan import CycleGAN
 from ..data.image_io import save_image
 from ..data.unaligned import UnalignedDataset
-from ..nn import to_official
 from ..pool import ImagePool
 from .checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
+from .export import write_official_generators
 from .schedule import build_scheduler, step_scheduler
 from .step import build_optimizers, train_step
 
@@ -141,11 +141,7 @@ class Run:
     def export_official(self, folder: Path | None = None) -> list[Path]:
         """Write both generators as official-layout state dicts (`latest_net_G_A.pth`: A->B,
         `latest_net_G_B.pth`: B->A), loadable by the official test.py."""
-        folder = folder or self.run_dir / "generators"
-        return [
-            atomic_save(to_official(self.model.g_ab), folder / "latest_net_G_A.pth"),
-            atomic_save(to_official(self.model.g_ba), folder / "latest_net_G_B.pth"),
-        ]
+        return write_official_generators(self.model.g_ab, self.model.g_ba, folder or self.run_dir / "generators")
 
 
 class LossLog:
@@ -168,7 +164,12 @@ class LossLog:
         for k, v in losses.items():
             self.sums[k] += v
         self.count += 1
-        if step % self.every:
+        if step % self.every == 0:
+            self.flush(step, epoch, lr, writer)
+
+    def flush(self, step: int, epoch: int, lr: float, writer: Any = None) -> None:
+        """Write the average of the losses added since the last line (if any)."""
+        if not self.count:
             return
         now = time.perf_counter()
         record = {"step": step, "epoch": epoch, "lr": lr, "sec_per_step": (now - self.t0) / self.count}
@@ -339,6 +340,7 @@ def train(
         logger.warning("interrupted at step %d; checkpoint saved. Resume with: cyclegan train --resume %s", p.step, run_dir)
         raise
     bar.close()
+    log.flush(p.step, p.epoch, run.opt_g.param_groups[0]["lr"], writer)
     run.save()
     run.export_official()
     if writer is not None:
