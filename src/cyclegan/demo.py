@@ -31,7 +31,7 @@ def _grey_levels(x: torch.Tensor) -> np.ndarray:
 
 def run_demo(
     out: Path, *, steps: int | None = None, device: str = "auto", n_train: int = 400, n_test: int = 12,
-    size: int = 64, progress: bool = True,
+    size: int = 128, progress: bool = True,
 ) -> Path:
     """Build the data, train (or resume an interrupted demo), evaluate, and write the results page.
 

@@ -185,8 +185,9 @@ class LossLog:
         self.t0 = now
 
 
-def save_sample_grid(path: Path, real_a: torch.Tensor, real_b: torch.Tensor, t: Any) -> None:
-    """real_a | fake_b | rec_a over real_b | fake_a | rec_b, for the first image of the batch."""
+def save_sample_grid(path: Path, real_a: torch.Tensor, real_b: torch.Tensor, t: Any) -> torch.Tensor:
+    """Write real_a | fake_b | rec_a over real_b | fake_a | rec_b (first image of the batch) and
+    return the grid, (3, H, W) in [-1, 1]."""
 
     def rgb(x: torch.Tensor) -> torch.Tensor:
         x = x[0].detach().float().cpu()
@@ -197,7 +198,9 @@ def save_sample_grid(path: Path, real_a: torch.Tensor, real_b: torch.Tensor, t: 
     if top.shape[2] != bottom.shape[2]:  # domains of different sizes: pad the narrower row
         w = max(top.shape[2], bottom.shape[2])
         top, bottom = (torch.nn.functional.pad(r, (0, w - r.shape[2]), value=1.0) for r in (top, bottom))
-    save_image(torch.cat([top, bottom], dim=1), path)
+    grid = torch.cat([top, bottom], dim=1)
+    save_image(grid, path)
+    return grid
 
 
 def tensorboard_writer(run_dir: Path) -> Any:
@@ -247,7 +250,9 @@ def train_one_epoch(
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
         if p.step % cfg.train.sample_every == 0:
-            save_sample_grid(run.run_dir / "samples" / f"step_{p.step:07d}.png", real_a, real_b, t)
+            grid = save_sample_grid(run.run_dir / "samples" / f"step_{p.step:07d}.png", real_a, real_b, t)
+            if writer is not None:
+                writer.add_image("samples", (grid + 1) / 2, p.step)
             write_page(run.run_dir)
         if p.step % cfg.train.checkpoint_every == 0:
             run.save()
