@@ -112,9 +112,13 @@ def _coerce(value: Any, current: Any, key: str, annotation: str) -> Any:
             return value.lower() in ("true", "1", "yes")
         raise ConfigError(f"{key} must be true or false, got {value!r}")
     if annotation.startswith("int"):
-        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, str) and value.lstrip("-").isdigit())):
-            if not (isinstance(value, float) and value.is_integer()):
-                raise ConfigError(f"{key} must be an integer, got {value!r}")
+        whole = (
+            (isinstance(value, int) and not isinstance(value, bool))
+            or (isinstance(value, float) and value.is_integer())
+            or (isinstance(value, str) and value.lstrip("-").isdigit())
+        )
+        if not whole:
+            raise ConfigError(f"{key} must be an integer, got {value!r}")
         return int(value)
     if annotation == "float":
         try:
