@@ -146,3 +146,16 @@ def test_epoch_sampler_is_a_pure_function_of_seed_and_epoch():
     assert sorted(i for i, _ in a) == list(range(10))
     assert a != list(EpochSampler(10, seed=3, epoch=3))
     assert [i for i, _ in EpochSampler(5, seed=0, epoch=1, shuffle=False)] == list(range(5))
+
+
+def test_tensorboard_scalars_and_images(tmp_path):
+    """With the optional `tensorboard` extra (installed by the `test` extra), runs log to RUN/tensorboard."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    data = tiny_dataset(tmp_path / "data")
+    train(data, tmp_path / "run", tiny_config(), max_steps=3, progress=False)
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    assert {"train/g_ab", "train/d_a", "train/lr"} <= set(events.Tags()["scalars"])
+    assert [e.step for e in events.Scalars("train/cycle_a")] == [1, 2, 3]
+    assert "samples" in events.Tags()["images"]
