@@ -88,6 +88,7 @@ def test_demo_runs_end_to_end(tmp_path):
         (["train", "{data}", "--run-dir", "{tmp}/run", "--set", "model.ngf=wide"], ["model.ngf must be an integer"]),
         (["train", "{data}", "--run-dir", "{tmp}/run", "--config", "nope"], ["neither a file nor a preset"]),
         (["train", "--resume", "{tmp}/norun"], ["no checkpoints/latest.pt"]),
+        (["train", "{data}", "--run-dir", "{tmp}/run", "--device", "gpu"], ["unknown device 'gpu'"]),
         (["translate", "{tmp}/garbage.pt", "{data}/testA", "--out", "{tmp}/o"], ["cannot read"]),
     ],
 )

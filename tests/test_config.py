@@ -43,6 +43,8 @@ def test_presets_files_and_overrides_compose_in_order(tmp_path):
         ("model.generator=resnet_12blocks", "choose one of"),
         ("data.load_size=100", "must be >= data.crop_size"),
         ("model.ngf", "must look like section.key=value"),
+        ("train.sample_every=0", "train.sample_every must be at least 1"),
+        ("optim.n_epochs=-1", "optim.n_epochs must be at least 0"),
     ],
 )
 def test_bad_overrides_are_named(override, message):

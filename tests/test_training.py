@@ -32,7 +32,11 @@ def states_equal(a: dict, b: dict, path: str = "") -> None:
         assert a == b, path
 
 
-@pytest.mark.parametrize("extra", [[], ["model.dropout=true", "loss.gan_mode=wgangp"]], ids=["default", "dropout-wgangp"])
+@pytest.mark.parametrize(
+    "extra",
+    [[], ["model.dropout=true", "loss.gan_mode=wgangp"], ["optim.lr_policy=plateau"]],
+    ids=["default", "dropout-wgangp", "plateau"],
+)
 def test_resume_is_exact(tmp_path, extra):
     """N steps + resume + N steps == 2N steps: weights, optimisers, pools, RNG, progress.
 
@@ -44,7 +48,9 @@ def test_resume_is_exact(tmp_path, extra):
     train(data, tmp_path / "straight", cfg, max_steps=8, progress=False)
     train(data, tmp_path / "resumed", cfg, max_steps=4, progress=False)
     mid = load_checkpoint(tmp_path / "resumed")
-    assert mid["progress"] == {"epoch": 1, "batch_in_epoch": 4, "step": 4, "skipped": 0}
+    assert {k: mid["progress"][k] for k in ("epoch", "batch_in_epoch", "step", "skipped")} == {"epoch": 1, "batch_in_epoch": 4, "step": 4, "skipped": 0}
+    with (tmp_path / "resumed" / "losses.jsonl").open("a") as f:
+        f.write('{"step": 5, "g_ab": 0.')  # a line cut short by a crash after the checkpoint
     train(None, tmp_path / "resumed", resume=True, max_steps=8, progress=False)
 
     straight, resumed = load_checkpoint(tmp_path / "straight"), load_checkpoint(tmp_path / "resumed")
@@ -159,3 +165,41 @@ def test_tensorboard_scalars_and_images(tmp_path):
     assert {"train/g_ab", "train/d_a", "train/lr"} <= set(events.Tags()["scalars"])
     assert [e.step for e in events.Scalars("train/cycle_a")] == [1, 2, 3]
     assert "samples" in events.Tags()["images"]
+
+
+def test_ctrl_c_finishes_the_step_saves_and_resumes_exactly(tmp_path):
+    """SIGINT mid-run: exit 130 with a checkpoint at a step boundary; resuming it matches a straight run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import TINY
+
+    data = tiny_dataset(tmp_path / "data")
+    overrides = [*TINY, "optim.n_epochs=1000", "loss.pool_size=3", "train.deterministic=true"]  # runs far longer than we wait
+    args = [a for o in overrides for a in ("--set", o)]
+    run = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cyclegan", "train", str(data), "--run-dir", str(run), *args, "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    log = run / "losses.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 5):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "checkpoint saved" in err and "--resume" in err, err
+    stopped = load_checkpoint(run)["progress"]["step"]
+    assert stopped >= 5, err
+    assert len(log.read_text().splitlines()) == stopped, err  # log_every = 1: the log matches the checkpoint
+
+    total = stopped + 3
+    train(None, run, resume=True, max_steps=total, progress=False)
+    cfg = tiny_config("optim.n_epochs=1000", "loss.pool_size=3", "train.deterministic=true")
+    train(data, tmp_path / "straight", cfg, max_steps=total, progress=False)
+    a, b = load_checkpoint(run), load_checkpoint(tmp_path / "straight")
+    for key in ("nets", "optim", "pools", "progress"):
+        states_equal(a[key], b[key], key)

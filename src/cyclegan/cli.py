@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cyclegan: interrupted", file=sys.stderr)
         return 130
-    except (ConfigError, DataError, CheckpointError, FileExistsError, FileNotFoundError, ValueError) as e:
+    except (ConfigError, DataError, CheckpointError, OSError, ValueError) as e:
         if args.verbose:
             raise
         print(f"cyclegan: error: {e}", file=sys.stderr)

@@ -8,6 +8,7 @@ saved into the run dir and every checkpoint, and never mutated afterwards.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,7 +97,11 @@ class Config:
         return merge(cls(), d)
 
     def save(self, path: str | Path) -> None:
-        Path(path).write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        """Write as YAML, atomically (a crash never leaves a truncated file)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        os.replace(tmp, path)
 
 
 def _coerce(value: Any, current: Any, key: str, annotation: str) -> Any:
@@ -215,10 +220,16 @@ def validate(cfg: Config) -> None:
         value = getattr(getattr(cfg, section), key)
         if value not in choices:
             raise ConfigError(f"{dotted}={value!r} is not valid; choose one of: {', '.join(choices)}")
-    for dotted in ("model.ngf", "model.ndf", "data.batch_size", "data.crop_size", "data.load_size"):
-        section, key = dotted.split(".")
-        if getattr(getattr(cfg, section), key) < 1:
-            raise ConfigError(f"{dotted} must be at least 1")
+    at_least = {
+        1: ("model.ngf", "model.ndf", "model.n_layers_d", "data.batch_size", "data.crop_size", "data.load_size",
+            "train.log_every", "train.sample_every", "train.checkpoint_every"),
+        0: ("data.num_workers", "optim.n_epochs", "optim.n_epochs_decay", "train.keep_epoch_checkpoints"),
+    }
+    for minimum, names in at_least.items():
+        for dotted in names:
+            section, key = dotted.split(".")
+            if getattr(getattr(cfg, section), key) < minimum:
+                raise ConfigError(f"{dotted} must be at least {minimum}")
     if cfg.model.channels_a not in (1, 3) or cfg.model.channels_b not in (1, 3):
         raise ConfigError("model.channels_a / channels_b must be 1 (grayscale) or 3 (RGB)")
     if "crop" in cfg.data.preprocess and "resize" in cfg.data.preprocess and cfg.data.load_size < cfg.data.crop_size:

@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
+import os
+import signal
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -31,7 +33,7 @@ from ..cyclegan import CycleGAN
 from ..data.image_io import save_image
 from ..data.unaligned import UnalignedDataset
 from ..pool import ImagePool
-from .checkpoint import FORMAT, VERSION, atomic_save, load_checkpoint
+from .checkpoint import FORMAT, VERSION, atomic_copy, atomic_save, load_checkpoint
 from .export import write_official_generators
 from .schedule import build_scheduler, step_scheduler
 from .step import build_optimizers, train_step
@@ -47,6 +49,7 @@ class Progress:
     batch_in_epoch: int = 0
     step: int = 0
     skipped: int = 0  # unreadable images skipped so far
+    epoch_g_loss: float = 0.0  # sum of the generator losses in this epoch (plateau policy metric)
 
 
 class EpochSampler(Sampler):
@@ -73,9 +76,15 @@ class EpochSampler(Sampler):
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {name!r} requested but CUDA is not available; use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ValueError(f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
     return device
 
 
@@ -135,7 +144,9 @@ class Run:
         keep = self.cfg.train.keep_epoch_checkpoints
         p = self.progress
         if keep and p.batch_in_epoch == 0 and p.epoch > 1 and (p.epoch - 1) % keep == 0:
-            shutil.copyfile(path, self.run_dir / "checkpoints" / f"epoch_{p.epoch - 1:03d}.pt")
+            epoch_file = self.run_dir / "checkpoints" / f"epoch_{p.epoch - 1:03d}.pt"
+            if not epoch_file.exists():
+                atomic_copy(path, epoch_file)
         return path
 
     def export_official(self, folder: Path | None = None) -> list[Path]:
@@ -154,11 +165,20 @@ class LossLog:
         self.t0 = time.perf_counter()
 
     def truncate_after(self, step: int) -> None:
-        """Drop lines past `step` (written after the checkpoint a resume starts from)."""
+        """Drop lines past `step` (written after the checkpoint a resume starts from) and lines cut
+        short by a crash; rewritten atomically."""
         if not self.path.exists():
             return
-        kept = [line for line in self.path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
-        self.path.write_text("".join(line + "\n" for line in kept))
+        kept = []
+        for line in self.path.read_text().splitlines():
+            try:
+                if json.loads(line)["step"] <= step:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):
+                continue
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        os.replace(tmp, self.path)
 
     def add(self, losses: dict[str, float], step: int, epoch: int, lr: float, writer: Any = None) -> None:
         for k, v in losses.items():
@@ -203,13 +223,40 @@ def save_sample_grid(path: Path, real_a: torch.Tensor, real_b: torch.Tensor, t: 
     return grid
 
 
-def tensorboard_writer(run_dir: Path) -> Any:
-    """A SummaryWriter when the optional `tensorboard` package is installed, else None."""
+def tensorboard_writer(run_dir: Path, resume_step: int | None) -> Any:
+    """A SummaryWriter when the optional `tensorboard` package is installed, else None.
+
+    On resume, events logged after the checkpoint's step are purged.
+    """
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         return None
-    return SummaryWriter(str(run_dir / "tensorboard"))
+    purge = None if resume_step is None else resume_step + 1
+    return SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge)
+
+
+class StopRequest:
+    """First Ctrl-C: finish the current step, save, stop. A second one interrupts at once."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        logger.warning("stopping after this step (Ctrl-C again to abort without saving)")
+
+    def __enter__(self) -> StopRequest:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def make_loader(dataset: UnalignedDataset, run: Run) -> DataLoader:
@@ -229,23 +276,22 @@ def make_loader(dataset: UnalignedDataset, run: Run) -> DataLoader:
 
 
 def train_one_epoch(
-    run: Run, dataset: UnalignedDataset, log: LossLog, bar: tqdm, writer: Any, max_steps: int | None
-) -> tuple[bool, float]:
-    """Train until the end of the epoch or `max_steps`; returns (epoch finished, mean G loss)."""
+    run: Run, dataset: UnalignedDataset, log: LossLog, bar: tqdm, writer: Any, max_steps: int | None,
+    stop: StopRequest,
+) -> bool:
+    """Train until the end of the epoch, `max_steps` or a stop request; returns whether the epoch ended."""
     cfg, p, model = run.cfg, run.progress, run.model
     model.train()
-    g_total, n = 0.0, 0
     for batch in make_loader(dataset, run):
-        if max_steps is not None and p.step >= max_steps:
-            return False, g_total / max(n, 1)
+        if stop.requested or (max_steps is not None and p.step >= max_steps):
+            return False
         real_a = batch["a"].to(run.device, non_blocking=True)
         real_b = batch["b"].to(run.device, non_blocking=True)
         losses, t = train_step(model, real_a, real_b, run.opt_g, run.opt_d, run.pool_a, run.pool_b)
         p.step += 1
         p.batch_in_epoch += 1
         p.skipped += int(batch["skipped"].sum())
-        g_total += sum(v for k, v in losses.items() if not k.startswith("d_"))
-        n += 1
+        p.epoch_g_loss += sum(v for k, v in losses.items() if not k.startswith("d_"))
         log.add(losses, p.step, p.epoch, run.opt_g.param_groups[0]["lr"], writer)
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
@@ -256,9 +302,7 @@ def train_one_epoch(
             write_page(run.run_dir)
         if p.step % cfg.train.checkpoint_every == 0:
             run.save()
-    if max_steps is not None and p.step >= max_steps and p.batch_in_epoch < math.ceil(len(dataset) / cfg.data.batch_size):
-        return False, g_total / max(n, 1)
-    return True, g_total / max(n, 1)
+    return p.batch_in_epoch >= math.ceil(len(dataset) / cfg.data.batch_size)
 
 
 def write_page(run_dir: Path) -> None:
@@ -304,8 +348,6 @@ def train(
     if dataroot is None:
         raise ValueError("a dataset folder (DATAROOT) is needed for a new run")
     cfg = cfg or Config()
-    if cfg.train.deterministic:
-        torch.use_deterministic_algorithms(True)
     dev = resolve_device(device or cfg.train.device)
 
     # Open the data first: a bad DATAROOT fails before anything is written.
@@ -318,33 +360,36 @@ def train(
     log = LossLog(run_dir / "losses.jsonl", cfg.train.log_every)
     if ckpt is not None:
         run.load_state_dict(ckpt)
-        log.truncate_after(run.progress.step)
         logger.info("resumed %s at epoch %d, step %d", run_dir, run.progress.epoch, run.progress.step)
+    log.truncate_after(run.progress.step)  # a fresh run (step 0) starts with an empty log
     logger.info("training on %s: %r", dev, dataset)
 
     steps_per_epoch = math.ceil(len(dataset) / cfg.data.batch_size)
     total = run.total_epochs * steps_per_epoch
     if max_steps is not None:
         total = min(total, max_steps)
-    writer = tensorboard_writer(run_dir)
+    writer = tensorboard_writer(run_dir, run.progress.step if ckpt is not None else None)
     bar = tqdm(total=total, initial=min(run.progress.step, total), disable=not progress, unit="it", dynamic_ncols=True)
     p = run.progress
+    previous_determinism = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(cfg.train.deterministic or previous_determinism)
     try:
-        while p.epoch <= run.total_epochs and (max_steps is None or p.step < max_steps):
-            finished, g_loss = train_one_epoch(run, dataset, log, bar, writer, max_steps)
-            if not finished:
-                break
-            step_scheduler(run.sched_g, g_loss)
-            step_scheduler(run.sched_d, g_loss)
-            p.epoch += 1
-            p.batch_in_epoch = 0
-            run.save()
-    except KeyboardInterrupt:
-        run.save()
+        with StopRequest() as stop:
+            while p.epoch <= run.total_epochs and (max_steps is None or p.step < max_steps):
+                if not train_one_epoch(run, dataset, log, bar, writer, max_steps, stop):
+                    break
+                mean_g_loss = p.epoch_g_loss / max(p.batch_in_epoch, 1)
+                step_scheduler(run.sched_g, mean_g_loss)
+                step_scheduler(run.sched_d, mean_g_loss)
+                p.epoch, p.batch_in_epoch, p.epoch_g_loss = p.epoch + 1, 0, 0.0
+                run.save()
+    finally:
+        torch.use_deterministic_algorithms(previous_determinism)
         bar.close()
-        logger.warning("interrupted at step %d; checkpoint saved. Resume with: cyclegan train --resume %s", p.step, run_dir)
-        raise
-    bar.close()
+    if stop.requested:
+        run.save()
+        logger.warning("stopped at step %d; checkpoint saved. Resume with: cyclegan train --resume %s", p.step, run_dir)
+        raise KeyboardInterrupt
     log.flush(p.step, p.epoch, run.opt_g.param_groups[0]["lr"], writer)
     run.save()
     run.export_official()
