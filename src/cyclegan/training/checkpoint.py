@@ -9,11 +9,13 @@ A run dir holds `checkpoints/latest.pt` (and periodic `checkpoints/epoch_NNN.pt`
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 import torch
 
@@ -25,40 +27,36 @@ class CheckpointError(ValueError):
     """A file that is not a readable cyclegan checkpoint."""
 
 
-def atomic_save(obj: Any, path: str | Path) -> Path:
-    """torch.save to a temporary file in the same folder, fsync, then rename over `path`.
-
-    A crash mid-write leaves the previous file intact: readers never see a half-written file.
-    """
+@contextlib.contextmanager
+def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
+    """Open a temporary file beside `path` for binary writing; on success fsync and rename it over
+    `path`, on any error remove it. Readers never see a half-written file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """torch.save `obj` to `path` atomically (a crash mid-write leaves the previous file intact)."""
+    with atomic_write(path) as f:
+        torch.save(obj, f)
+    return Path(path)
 
 
 def atomic_copy(src: str | Path, dst: str | Path) -> Path:
     """Copy a file so that `dst` is either absent, its old self, or the complete copy."""
-    dst = Path(dst)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    try:
-        with os.fdopen(fd, "wb") as f, open(src, "rb") as source:
-            shutil.copyfileobj(source, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dst
+    with atomic_write(dst) as f, open(src, "rb") as source:
+        shutil.copyfileobj(source, f)
+    return Path(dst)
 
 
 def resolve(path: str | Path) -> Path:
