@@ -62,6 +62,17 @@ def test_resume_is_exact(tmp_path, extra):
     assert steps == list(range(1, 9))
 
 
+def test_deterministic_mode_is_scoped_to_training():
+    from cyclegan.training.loop import deterministic_mode
+
+    before = torch.are_deterministic_algorithms_enabled(), torch.backends.mkldnn.enabled
+    with deterministic_mode(True):
+        assert torch.are_deterministic_algorithms_enabled() and not torch.backends.mkldnn.enabled
+    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.mkldnn.enabled) == before
+    with deterministic_mode(False):
+        assert (torch.are_deterministic_algorithms_enabled(), torch.backends.mkldnn.enabled) == before
+
+
 def test_run_dir_contents(tmp_path):
     data = tiny_dataset(tmp_path / "data")
     run = tmp_path / "run"

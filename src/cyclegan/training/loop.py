@@ -11,6 +11,7 @@ steps reproduce 2N uninterrupted steps bit for bit on the CPU in deterministic m
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
@@ -259,6 +260,31 @@ class StopRequest:
             signal.signal(signal.SIGINT, self._previous)
 
 
+@contextlib.contextmanager
+def deterministic_mode(enabled: bool) -> Iterator[None]:
+    """Reproducible kernels while training, restored afterwards.
+
+    On the CPU two more things vary from run to run when the cores are contended, even with
+    `torch.use_deterministic_algorithms`: MKL's dynamic threading (a matrix product may run on fewer
+    threads, with different rounding; `torch.set_num_threads` turns it off) and oneDNN's
+    convolutions (seen even with oneDNN's own deterministic flag), so oneDNN is switched off and
+    PyTorch's native convolutions are used. Adam amplifies any such rounding difference into a
+    visible drift within a few steps.
+    """
+    if not enabled:
+        yield
+        return
+    previous = torch.are_deterministic_algorithms_enabled(), torch.backends.mkldnn.enabled
+    torch.use_deterministic_algorithms(True)
+    torch.set_num_threads(torch.get_num_threads())
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous[0])
+        torch.backends.mkldnn.enabled = previous[1]
+
+
 def make_loader(dataset: UnalignedDataset, run: Run) -> DataLoader:
     p, cfg = run.progress, run.cfg
     sampler = EpochSampler(
@@ -371,10 +397,8 @@ def train(
     writer = tensorboard_writer(run_dir, run.progress.step if ckpt is not None else None)
     bar = tqdm(total=total, initial=min(run.progress.step, total), disable=not progress, unit="it", dynamic_ncols=True)
     p = run.progress
-    previous_determinism = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(cfg.train.deterministic or previous_determinism)
     try:
-        with StopRequest() as stop:
+        with deterministic_mode(cfg.train.deterministic), StopRequest() as stop:
             while p.epoch <= run.total_epochs and (max_steps is None or p.step < max_steps):
                 if not train_one_epoch(run, dataset, log, bar, writer, max_steps, stop):
                     break
@@ -384,7 +408,6 @@ def train(
                 p.epoch, p.batch_in_epoch, p.epoch_g_loss = p.epoch + 1, 0, 0.0
                 run.save()
     finally:
-        torch.use_deterministic_algorithms(previous_determinism)
         bar.close()
     if stop.requested:
         run.save()
