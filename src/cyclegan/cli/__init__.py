@@ -1,0 +1,57 @@
+"""Command-line interface: parse, call the library, report errors in one line. No logic of its own.
+
+One module per command group; each has `add_<command>(sub)`, which registers the sub-parser and
+its `run(args, parser) -> exit status`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from .. import __version__
+from .export import add_export
+from .train import add_demo, add_train
+from .translate import add_translate
+
+logger = logging.getLogger("cyclegan")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cyclegan", description="Unpaired image-to-image translation with CycleGAN.")
+    parser.add_argument("--version", action="version", version=f"cyclegan {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for add in (add_train, add_translate, add_demo, add_export):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+    )
+    from ..config import ConfigError
+    from ..data.image_io import DataError
+    from ..training.checkpoint import CheckpointError
+
+    try:
+        return args.run(args, parser)
+    except KeyboardInterrupt:
+        print("cyclegan: interrupted", file=sys.stderr)
+        return 130
+    except (ConfigError, DataError, CheckpointError, OSError, ValueError) as e:
+        if args.verbose:
+            raise
+        print(f"cyclegan: error: {e}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
