@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import __version__
 from .export import add_export
+from .hub import add_datasets, add_pretrained
 from .train import add_demo, add_train
 from .translate import add_translate
 
@@ -25,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for add in (add_train, add_translate, add_demo, add_export):
+    for add in (add_train, add_translate, add_demo, add_export, add_pretrained, add_datasets):
         add(sub)
     return parser
 

@@ -5,29 +5,66 @@ from __future__ import annotations
 import argparse
 import sys
 
+EPILOG = """examples:
+  cyclegan translate horse2zebra photos/ --out zebras/          (official pretrained model, downloaded once)
+  cyclegan translate runs/maps testA/ --out out/ --page         (index.html with real / fake / reconstruction)
+  cyclegan translate latest_net_G_A.pth big.jpg --out out/ --tile 512
+  cyclegan translate runs/maps archive/ --out out/ --format jpg --batch-size 8 --workers 4 --skip-existing"""
+
 
 def add_translate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "translate", help="translate images or folders with a trained generator",
-        description="Translate images at full resolution (any size and aspect ratio). File names are kept; outputs are PNG.",
+        "translate", help="translate images, folders or videos with a trained or pretrained generator",
+        description="Translate images at full resolution (any size and aspect ratio), keeping file names and "
+        "sub-folders. Video files (.mp4, .mov, ...) are translated frame by frame.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("checkpoint", help="a run dir, a checkpoint file, or an official generator .pth")
-    p.add_argument("inputs", nargs="+", help="image files and/or folders (scanned recursively)")
+    p.add_argument("checkpoint", metavar="NAME_OR_PATH",
+                   help="a pretrained model name (see `cyclegan pretrained list`), a run dir, a checkpoint file, "
+                   "or an official generator .pth")
+    p.add_argument("inputs", nargs="+", help="image or video files and/or image folders (scanned recursively)")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB", help="which generator to use (default AtoB)")
+    p.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB", help="which generator of a run to use (default AtoB)")
+    p.add_argument("--format", default="png", choices=["png", "jpg", "webp", "tif"], help="output image format (default png, lossless)")
+    p.add_argument("--quality", type=int, metavar="Q", help="jpg/webp quality 1-100 (default 95)")
+    p.add_argument("--tile", type=int, metavar="SIZE", help="translate images larger than SIZE in overlapping tiles (bounded memory)")
+    p.add_argument("--tile-overlap", type=int, metavar="PX", help="overlap of neighbouring tiles (default max(128, SIZE/4))")
+    p.add_argument("--tile-stats-pixels", type=int, metavar="N",
+                   help="instance-norm statistics are exact for images up to N pixels and estimated on a copy "
+                   "downscaled to N above (default 1048576; more is closer to a whole-image pass, needs more memory)")
+    p.add_argument("--batch-size", type=int, default=1, metavar="N", help="images of the same size translated together (default 1)")
+    p.add_argument("--workers", type=int, default=0, metavar="N", help="image-decoding worker processes (default 0)")
+    p.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist (resume a big run)")
+    p.add_argument("--page", action="store_true", help="also write OUT/index.html with real / fake (/ reconstruction) per image")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_translate)
 
 
 def cmd_translate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..inference import load_generator, translate_paths
+    from ..inference import load_generator, load_reverse_generator, translate_paths
     from ..training.loop import resolve_device
 
+    if args.quality is not None and not 1 <= args.quality <= 100:
+        parser.error(f"--quality must be between 1 and 100, got {args.quality}")
+    if args.tile is not None and args.tile < 64:
+        parser.error(f"--tile must be at least 64 pixels, got {args.tile}")
     device = resolve_device(args.device)
     generator = load_generator(args.checkpoint, args.direction, device=device)
-    written, failed = translate_paths(generator, args.inputs, args.out)
-    print(f"wrote {len(written)} images to {args.out}")
-    if failed:
-        print(f"cyclegan: error: {len(failed)} inputs could not be read (see the warnings above)", file=sys.stderr)
+    # A run or checkpoint holds both generators (reconstruction column); an official .pth only one.
+    reconstructor = load_reverse_generator(args.checkpoint, args.direction, device=device) if args.page else None
+    result = translate_paths(
+        generator, args.inputs, args.out, image_format=args.format, quality=args.quality,
+        batch_size=args.batch_size, num_workers=args.workers, tile=args.tile, tile_overlap=args.tile_overlap,
+        tile_stats_pixels=args.tile_stats_pixels,
+        skip_existing=args.skip_existing, reconstructor=reconstructor, page=args.page, progress=not args.no_progress,
+    )
+    skipped = f" ({len(result.skipped)} already there, skipped)" if result.skipped else ""
+    print(f"wrote {len(result.written)} files to {args.out}{skipped}")
+    if result.page:
+        print(f"results page: {result.page}")
+    if result.failed:
+        print(f"cyclegan: error: {len(result.failed)} inputs could not be read (see the warnings above)", file=sys.stderr)
         return 1
     return 0
+

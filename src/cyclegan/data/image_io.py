@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -159,12 +160,13 @@ def tensor_to_uint8(x: torch.Tensor | np.ndarray, *, rounding: bool = False) -> 
     return a[:, :, 0] if a.shape[2] == 1 else a
 
 
-def save_image(image: torch.Tensor | np.ndarray, path: str | Path, *, rounding: bool = False) -> Path:
+def save_image(image: torch.Tensor | np.ndarray, path: str | Path, *, rounding: bool = False, **options: Any) -> Path:
     """Write a (C, H, W) image in [-1, 1] (see `tensor_to_uint8`) to `path`, atomically.
 
     A uint8 numpy array is taken as already converted, (H, W, 3) or (H, W), as the official
     `tensor2im` passes arrays through. The format comes from the suffix (.png, .jpg, ...), with PIL's
-    default settings as in the official `save_image`. Parent folders are created.
+    default settings as in the official `save_image` unless `options` (PIL save options such as
+    `quality=95`) say otherwise. Parent folders are created.
     """
     path = Path(path)
     fmt = Image.registered_extensions().get(path.suffix.lower())
@@ -180,7 +182,7 @@ def save_image(image: torch.Tensor | np.ndarray, path: str | Path, *, rounding: 
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with open(tmp, "xb") as f:
-            img.save(f, format=fmt)
+            img.save(f, format=fmt, **options)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)

@@ -1,0 +1,30 @@
+"""Downloads: the official pretrained generators and datasets, a verified cache, Cityscapes preparation.
+
+    path = download_pretrained("horse2zebra")          # ~/.cache/cyclegan/pretrained/horse2zebra.pth
+    root = download_dataset("horse2zebra", "datasets")  # datasets/horse2zebra/{trainA,trainB,testA,testB}
+    prepare_cityscapes("gtFine_trainvaltest.zip", "leftImg8bit_trainvaltest.zip", "datasets/cityscapes")
+
+Environment: CYCLEGAN_CACHE (cache folder; default $XDG_CACHE_HOME/cyclegan or ~/.cache/cyclegan),
+CYCLEGAN_PRETRAINED_URL and CYCLEGAN_DATASETS_URL (mirrors: an http(s)/file URL or a local folder).
+"""
+
+from .cityscapes import prepare_cityscapes
+from .datasets import DATASETS, download_dataset, extract_dataset, layout_problems
+from .download import DownloadError, cache_dir, download, file_sha256
+from .pretrained import PRETRAINED, download_pretrained, is_pretrained_name, resolve_pretrained
+
+__all__ = [
+    "DATASETS",
+    "PRETRAINED",
+    "DownloadError",
+    "cache_dir",
+    "download",
+    "download_dataset",
+    "download_pretrained",
+    "extract_dataset",
+    "file_sha256",
+    "is_pretrained_name",
+    "layout_problems",
+    "prepare_cityscapes",
+    "resolve_pretrained",
+]

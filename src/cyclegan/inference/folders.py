@@ -1,0 +1,231 @@
+"""Translate photo collections: files and folders in, the same names and sub-folders out.
+
+Images are decoded by a DataLoader (optionally in worker processes) while the generator runs; images
+of the same size are translated in batches; very large images go through the tiled path. Outputs are
+written atomically, so `skip_existing` can resume an interrupted run over a big collection. An
+unreadable file is reported and skipped; it never stops the run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from ..data.image_io import DataError, find_images, load_image, save_image, tensor_to_uint8
+from .loading import generator_channels
+from .tiling import DEFAULT_STATS_PIXELS, array_to_tensor, translate_tiled
+from .translate import translate_tensor
+
+log = logging.getLogger(__name__)
+
+FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif", "tiff": ".tif"}
+VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
+
+
+@dataclass
+class Translated:
+    """What `translate_paths` did: `written, failed = translate_paths(...)` still works."""
+
+    written: list[Path] = field(default_factory=list)  # output files, in input order
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # (input, reason): unreadable inputs
+    skipped: list[Path] = field(default_factory=list)  # outputs that already existed (skip_existing)
+    page: Path | None = None  # the results page, when asked for
+
+    def __iter__(self):  # unpacks as (written, failed), as in earlier versions
+        return iter((self.written, self.failed))
+
+
+def is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_EXTENSIONS
+
+
+def plan(inputs: Iterable[str | Path], out_dir: Path, *, suffix: str = ".png") -> list[tuple[Path, Path]]:
+    """(input, output) pairs; folders are expanded recursively, keeping relative sub-folders.
+
+    Outputs take `suffix` (videos: `.mp4`). Raises if an output would overwrite an input or two
+    inputs would be written to the same output.
+    """
+    pairs = []
+    for item in inputs:
+        item = Path(item)
+        if item.is_dir():
+            pairs += [(f, out_dir / f.relative_to(item).with_suffix(suffix)) for f in find_images(item)]
+        elif item.is_file():
+            pairs.append((item, out_dir / f"{item.stem}{'.mp4' if is_video(item) else suffix}"))
+        else:
+            raise DataError(f"input {item} does not exist; check the path")
+    sources = {p.resolve(): p for p, _ in pairs}
+    seen: dict[Path, Path] = {}
+    for src, dst in pairs:
+        real = dst.resolve()
+        if real in sources:
+            raise ValueError(
+                f"the output {dst} for {src} would overwrite the input {sources[real]}; choose another output folder"
+            )
+        if real in seen:
+            raise ValueError(
+                f"{seen[real]} and {src} would both be written to {dst}; rename one or translate them separately"
+            )
+        seen[real] = src
+    return pairs
+
+
+class _ImageFiles(Dataset):
+    """Decodes image `i` to uint8 (H, W[, C]); an unreadable file gives its error message instead."""
+
+    def __init__(self, paths: Sequence[Path], channels: int) -> None:
+        self.paths, self.channels = list(paths), channels
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> tuple[int, np.ndarray | None, str]:
+        try:
+            return i, np.asarray(load_image(self.paths[i], self.channels)), ""
+        except DataError as e:
+            return i, None, str(e)
+
+
+def _as_list(items: list) -> list:
+    return items
+
+
+def save_options(suffix: str, quality: int | None) -> dict[str, Any]:
+    """PIL save options: JPEG/WebP quality (default 95; JPEG without chroma subsampling)."""
+    if suffix == ".jpg":
+        return {"quality": quality or 95, "subsampling": 0}
+    if suffix == ".webp":
+        return {"quality": quality or 95}
+    return {}
+
+
+def translate_paths(
+    generator: nn.Module,
+    inputs: Iterable[str | Path],
+    out_dir: str | Path,
+    *,
+    channels_in: int | None = None,
+    image_format: str = "png",
+    quality: int | None = None,
+    batch_size: int = 1,
+    num_workers: int = 0,
+    tile: int | None = None,
+    tile_overlap: int | None = None,
+    tile_stats_pixels: int | None = None,
+    skip_existing: bool = False,
+    reconstructor: nn.Module | None = None,
+    page: bool = False,
+    progress: bool = True,
+) -> Translated:
+    """Translate image files, folders (recursively) and video files into `out_dir`.
+
+    Outputs keep the input's name with the suffix of `image_format` (PNG by default, lossless) and,
+    for folder inputs, the sub-folder relative to that folder. A file that cannot be read is logged
+    as a warning and skipped; the others are still translated, and the failures are returned
+    (deciding an exit status is the caller's business).
+
+    Args:
+        channels_in: 1 to load images as grayscale, 3 as RGB; default: the generator's input channels.
+        image_format: png, jpg, webp or tif; `quality` applies to jpg and webp (default 95).
+        batch_size: images of the same size are translated this many at a time.
+        num_workers: DataLoader worker processes that decode images while the generator runs.
+        tile: translate images larger than this in overlapping tiles (see `translate_tiled`).
+        tile_stats_pixels: see `translate_tiled`'s `stats_pixels`.
+        skip_existing: leave outputs that already exist (outputs are written atomically, so an
+            existing one is complete): resumes an interrupted run over a big collection.
+        reconstructor: the generator of the opposite direction; with `page`, a reconstruction
+            column (written under `out_dir/reconstructed/`).
+        page: write `out_dir/index.html` with real / fake (/ reconstruction) per image.
+
+    Raises:
+        DataError: an input path does not exist, or a folder holds no images.
+        ValueError: an unknown format, an output would overwrite an input, or two inputs map to the
+            same output.
+    """
+    out_dir = Path(out_dir)
+    if image_format.lower() not in FORMATS:
+        raise ValueError(f"unknown image format {image_format!r}; choose one of: {', '.join(FORMATS)}")
+    if batch_size < 1 or num_workers < 0:
+        raise ValueError(f"batch_size must be >= 1 and num_workers >= 0, got {batch_size} and {num_workers}")
+    suffix = FORMATS[image_format.lower()]
+    options = save_options(suffix, quality)
+    if channels_in is None:
+        channels_in = generator_channels(generator)[0]
+    result = Translated()
+    todo = []
+    for src, dst in plan(inputs, out_dir, suffix=suffix):
+        if skip_existing and dst.exists():
+            result.skipped.append(dst)
+        else:
+            todo.append((src, dst))
+    videos = [(s, d) for s, d in todo if is_video(s)]
+    images = [(s, d) for s, d in todo if not is_video(s)]
+    tiles = {"tile": tile, "overlap": tile_overlap, "stats_pixels": tile_stats_pixels or DEFAULT_STATS_PIXELS}
+    done: dict[int, Path] = {}
+    recs: dict[int, Path] = {}
+    loader = DataLoader(
+        _ImageFiles([s for s, _ in images], channels_in), batch_size=batch_size, num_workers=num_workers,
+        collate_fn=_as_list,
+    )
+    bar = tqdm(total=len(images), desc="translate", unit="img", disable=not progress)
+    for items in loader:
+        by_size: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = defaultdict(list)
+        for i, array, error in items:
+            if array is None:
+                log.warning("skipping %s", error)
+                result.failed.append((images[i][0], error))
+            else:
+                by_size[array.shape].append((i, array))
+        for group in by_size.values():
+            for i, fake in _translate_group(generator, group, tiles):
+                done[i] = save_image(fake, images[i][1], **options)
+                if page and reconstructor is not None:
+                    rec = _translate_group(reconstructor, [(i, fake)], tiles)[0][1]
+                    recs[i] = save_image(rec, out_dir / "reconstructed" / images[i][1].relative_to(out_dir), **options)
+        bar.update(len(items))
+    bar.close()
+    result.written = [done[i] for i in sorted(done)]
+    if videos:
+        from .video import translate_video
+
+        for src, dst in videos:
+            result.written.append(translate_video(generator, src, dst, tiles=tiles, progress=progress))
+    if result.failed:
+        log.warning("%d of %d inputs could not be read and were skipped", len(result.failed), len(todo))
+    if page:
+        rows = [{"name": images[i][0].name, "real": images[i][0].resolve(), "fake": done[i], "rec": recs.get(i, "")}
+                for i in sorted(done)]
+        result.page = _write_page(out_dir, rows, reconstruction=reconstructor is not None)
+    return result
+
+
+def _translate_group(
+    generator: nn.Module, group: list[tuple[int, np.ndarray]], tiles: dict[str, Any]
+) -> list[tuple[int, np.ndarray]]:
+    """Translate same-sized uint8 images: tiled one by one if larger than `tiles["tile"]`, else as one batch."""
+    h, w = group[0][1].shape[:2]
+    if tiles["tile"] is not None and max(h, w) > tiles["tile"]:
+        return [(i, translate_tiled(generator, a, **tiles)) for i, a in group]
+    x = torch.stack([array_to_tensor(a) for _, a in group])  # (B, C, H, W)
+    y = translate_tensor(generator, x).float().cpu()
+    return [(i, tensor_to_uint8(y[k])) for k, (i, _) in enumerate(group)]
+
+
+def _write_page(out_dir: Path, rows: list[dict[str, Any]], *, reconstruction: bool) -> Path:
+    from ..report import write_results_page
+
+    columns = [("image", "name", "text"), ("real", "real", "image"), ("fake", "fake", "image")]
+    if reconstruction:
+        columns.append(("reconstruction", "rec", "image"))
+    return write_results_page(out_dir, rows, title=f"Translations in {out_dir.name}", columns=columns,
+                              summary={"images": len(rows)})

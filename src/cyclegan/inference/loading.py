@@ -1,0 +1,195 @@
+"""Load a generator for translation: from a run dir, a checkpoint, an official `.pth`, or a pretrained name.
+
+An official file is the plain state dict that `pytorch-CycleGAN-and-pix2pix` saves as
+`latest_net_G_A.pth` and hands out as pretrained models; its architecture is read from its keys and
+shapes (timm-style: a table of names, a key remap, a strict, shape-checked load).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..config import Config
+from ..nn import ResnetGenerator, UnetGenerator, build_generator, load_official
+from ..training.checkpoint import FORMAT, VERSION, CheckpointError, load_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+DIRECTIONS = {"AtoB": "g_ab", "BtoA": "g_ba"}
+# ---------------------------------------------------------------------------------------------------
+# Loading
+
+
+def resolve_source(source: str | Path) -> Path:
+    """The file or folder `source` names: an existing path, or an official pretrained model's name
+    (downloaded into the cache on first use, see `cyclegan.hub.pretrained`)."""
+    path = Path(source)
+    if path.exists():
+        return path
+    if isinstance(source, str) and "/" not in source and "\\" not in source and not path.suffix:
+        from ..hub.pretrained import resolve_pretrained
+
+        return resolve_pretrained(source)  # raises ValueError with the valid names for an unknown one
+    raise CheckpointError(f"{source} does not exist; give a run dir, a checkpoint or .pth file, or a pretrained name")
+
+
+def load_generator(source: str | Path, direction: str = "AtoB", device: str | torch.device = "cpu") -> nn.Module:
+    """One generator in eval mode, from a cyclegan checkpoint / run dir, an official generator `.pth`
+    or an official pretrained model name (e.g. "horse2zebra").
+
+    `direction` ("AtoB" uses g_ab, "BtoA" uses g_ba) applies to cyclegan checkpoints; an official
+    file holds one generator and is used as it is. The returned module carries `in_channels` and
+    `out_channels` attributes (1 for grayscale, 3 for RGB) so the caller knows how to load images.
+
+    Raises:
+        CheckpointError: the source does not exist, cannot be read, or is of an unknown format.
+        ValueError: an unknown direction, or a state dict that is not a known generator layout.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"unknown direction {direction!r}; choose one of: {', '.join(DIRECTIONS)}")
+    path = resolve_source(source)
+    if path.is_dir():
+        net = _from_checkpoint(load_checkpoint(path), direction)
+    else:
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # corrupt, truncated, or holding arbitrary pickled objects
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise CheckpointError(f"cannot read {path} as a checkpoint or state dict: {reason}") from None
+        if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
+            if obj.get("version", 0) > VERSION:
+                raise CheckpointError(
+                    f"{path} was written by a newer cyclegan (format version {obj['version']}); upgrade"
+                )
+            net = _from_checkpoint(obj, direction)
+        elif isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+            try:
+                net = official_generator(obj)
+            except ValueError as e:
+                raise ValueError(f"{path}: {e}") from None
+        else:
+            raise CheckpointError(
+                f"{path} is neither a cyclegan checkpoint nor an official generator state dict "
+                "(a dict of tensors such as latest_net_G_A.pth)"
+            )
+    return net.to(device).eval()
+
+
+def load_reverse_generator(
+    source: str | Path, direction: str = "AtoB", device: str | torch.device = "cpu"
+) -> nn.Module | None:
+    """The generator of the opposite direction if `source` is a cyclegan run or checkpoint (which
+    holds both), else None (an official `.pth` holds one generator)."""
+    path = resolve_source(source)
+    if not path.is_dir():
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001  (load_generator reports unreadable files)
+            return None
+        if not (isinstance(obj, Mapping) and obj.get("format") == FORMAT):
+            return None
+    return load_generator(path, "BtoA" if direction == "AtoB" else "AtoB", device)
+
+
+def _from_checkpoint(ckpt: Mapping, direction: str) -> nn.Module:
+    if not isinstance(ckpt.get("config"), Mapping):
+        raise CheckpointError("the checkpoint holds no config: it cannot say which generator to build")
+    cfg = Config.from_dict(ckpt["config"])
+    m = cfg.model
+    key = DIRECTIONS[direction]
+    in_ch, out_ch = (m.channels_a, m.channels_b) if key == "g_ab" else (m.channels_b, m.channels_a)
+    net = build_generator(m.generator, in_ch, out_ch, ngf=m.ngf, norm=m.norm, dropout=m.dropout)
+    try:
+        state = ckpt["nets"][key]
+    except (KeyError, TypeError):
+        raise CheckpointError(f"the checkpoint holds no weights for {key} (nets.{key})") from None
+    net.load_state_dict(state, strict=True)
+    net.in_channels, net.out_channels = in_ch, out_ch
+    return net
+
+
+def official_generator(state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
+    """Build the generator an official state dict describes and load it (strict, shape-checked).
+
+    The architecture is read from the keys: ResNet (`model.N.conv_block...`: number of blocks, width,
+    channels, dropout from the `conv_block.6` conv, norm from the parameters in slot 2) or U-Net
+    (`model.model...`: depth from the nesting). Raises ValueError for anything else.
+    """
+    sd = {k.removeprefix("module."): v for k, v in state_dict.items()}
+    if "model.1.weight" in sd and any(".conv_block." in k for k in sd):
+        net = _official_resnet(sd)
+    elif "model.model.0.weight" in sd:
+        net = _official_unet(sd)
+    else:
+        raise ValueError(
+            "not an official generator state dict: expected ResNet keys (model.1.weight, "
+            f"model.N.conv_block...) or U-Net keys (model.model.0.weight); found {list(sd)[:4]}..."
+        )
+    load_official(net, sd)
+    return net
+
+
+def _official_norm(sd: Mapping[str, torch.Tensor], norm_weight: str, first_conv_bias: str) -> str:
+    # Batch norm has an affine weight (1-D) after the first conv; the official code gives convs a
+    # bias only before instance norm, so no bias and no norm weight means norm "none".
+    w = sd.get(norm_weight)
+    if w is not None and w.dim() == 1:
+        return "batch"
+    return "instance" if first_conv_bias in sd else "none"
+
+
+def _official_resnet(sd: Mapping[str, torch.Tensor]) -> nn.Module:
+    blocks = sorted({int(m.group(1)) for k in sd if (m := re.match(r"model\.(\d+)\.conv_block\.", k))})
+    first = sd["model.1.weight"]  # (ngf, in, 7, 7)
+    convs = sorted(
+        (int(m.group(1)), v)
+        for k, v in sd.items()
+        if (m := re.fullmatch(r"model\.(\d+)\.weight", k)) and v.dim() == 4
+    )
+    w6 = sd.get(f"model.{blocks[0]}.conv_block.6.weight")
+    net = ResnetGenerator(
+        first.shape[1],
+        convs[-1][1].shape[0],  # last conv: (out, ngf, 7, 7)
+        ngf=first.shape[0],
+        n_blocks=len(blocks),
+        norm=_official_norm(sd, "model.2.weight", "model.1.bias"),
+        dropout=w6 is not None and w6.dim() == 4,
+    )
+    net.in_channels, net.out_channels = first.shape[1], convs[-1][1].shape[0]
+    return net
+
+
+def _official_unet(sd: Mapping[str, torch.Tensor]) -> nn.Module:
+    # Level d >= 1 has its down conv at "model.model.1.model." + "3.model." * (d - 1) + "1.weight".
+    num_downs = 1
+    while f"model.model.1.model.{'3.model.' * (num_downs - 1)}1.weight" in sd:
+        num_downs += 1
+    first, last = sd["model.model.0.weight"], sd.get("model.model.3.weight")  # (ngf, in, 4, 4), (2ngf, out, 4, 4)
+    if last is None or num_downs < 5:
+        raise ValueError(f"incomplete or too shallow U-Net state dict ({num_downs} levels; at least 5 expected)")
+    net = UnetGenerator(
+        first.shape[1],
+        last.shape[1],
+        num_downs=num_downs,
+        ngf=first.shape[0],
+        norm=_official_norm(sd, "model.model.1.model.2.weight", "model.model.0.bias"),
+    )
+    net.in_channels, net.out_channels = first.shape[1], last.shape[1]
+    return net
+
+
+def generator_channels(generator: nn.Module) -> tuple[int, int]:
+    """(input, output) channels of a generator: its attributes, else its first and last conv."""
+    if hasattr(generator, "in_channels") and hasattr(generator, "out_channels"):
+        return int(generator.in_channels), int(generator.out_channels)
+    convs = [m for m in generator.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    if not convs:
+        raise ValueError(f"cannot tell the channels of {type(generator).__name__}: it has no conv layer")
+    return convs[0].in_channels, convs[-1].out_channels
