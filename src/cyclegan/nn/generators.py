@@ -56,6 +56,7 @@ class ResnetGenerator(nn.Module):
     ) -> None:
         super().__init__()
         make_norm, bias = norm_layer(norm), conv_bias(norm)
+        self.in_channels, self.out_channels = in_channels, out_channels
         self.n_blocks = n_blocks
         self.size_multiple = 4  # two stride-2 convs: sides must divide by 4
         self.encoder = nn.Sequential(
@@ -113,6 +114,7 @@ class UnetGenerator(nn.Module):
         if num_downs < 5:
             raise ValueError(f"num_downs must be >= 5, got {num_downs}")
         make_norm, bias = norm_layer(norm), conv_bias(norm)
+        self.in_channels, self.out_channels = in_channels, out_channels
         self.num_downs = num_downs
         self.size_multiple = 2**num_downs
         widths = [ngf, 2 * ngf, 4 * ngf] + [8 * ngf] * (num_downs - 3)  # output width of each level

@@ -1,0 +1,247 @@
+"""Fréchet Inception Distance (Heusel et al. 2017), numerically as the `pytorch-fid` package (0.3.0).
+
+FID fits a Gaussian to the 2048-d pool3 Inception features of each image set and measures
+    d² = |mu_a - mu_b|² + Tr(sigma_a + sigma_b - 2 (sigma_a sigma_b)^½).
+Images are read as pytorch-fid's `ImagePathDataset` reads them (`Image.open(p).convert("RGB")`, then
+uint8 / 255 as float32), fed through `FIDInceptionV3` (bilinear resize to 299x299, 2x - 1), the
+features kept as float64, and `frechet_distance` is pytorch-fid's `calculate_frechet_distance`
+(scipy's `sqrtm`, the eps retry, the imaginary-part check). Statistics files are pytorch-fid's
+`.npz` (keys `mu` and `sigma`), so either tool can read the other's.
+
+    model = load_fid_inception()                         # downloads pytorch-fid's weights once
+    fid("results/fake_B", "datasets/horse2zebra/testB", model=model)
+    mu, sigma = statistics(inception_features(model, "datasets/horse2zebra/testB"))
+    save_statistics("zebra_test.npz", mu, sigma)         # later: fid("results/fake_B", "zebra_test.npz")
+
+Folders are scanned like pytorch-fid (top level only) but with `cyclegan.data.find_images`: the
+extension match ignores case and hidden files are skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from scipy import linalg
+
+from .inception import INPUT_SIZE, load_fid_inception
+
+log = logging.getLogger(__name__)
+
+PathLike = Union[str, os.PathLike]
+# A folder, a list of image files, or uint8 images (N, H, W, 3) as a numpy array or tensor.
+ImageSource = Union[PathLike, Sequence[PathLike], np.ndarray, torch.Tensor]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Features
+
+
+def inception_features(
+    model: torch.nn.Module,
+    images: ImageSource,
+    *,
+    batch_size: int = 50,
+    device: torch.device | str | None = None,
+) -> np.ndarray:
+    """The (N, 2048) float64 pool3 features of `images`, in their order (a folder: sorted by name).
+
+    Args:
+        model: the FID network (`load_fid_inception`); it is put in eval mode. Any module mapping
+            (B, 3, H, W) images in [0, 1] to (B, D) features works.
+        images: a folder, a list of image files, or uint8 images (N, H, W, 3) (numpy or torch).
+        batch_size: images per forward pass; images of different sizes in one batch are resized to
+            299x299 one by one first (the same values: the network's own resize is then the identity).
+        device: where to run; default the device of the model's parameters (the model is not moved).
+
+    Raises:
+        ValueError: no images, a wrong array shape or dtype, or an unreadable image file.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if device is None:
+        device = next(model.parameters()).device
+    model.eval()
+    chunks = []
+    with torch.no_grad():
+        for batch in _batches(images, batch_size):
+            feats = model(batch.to(device))
+            if feats.ndim == 4:  # (B, D, h, w) from a truncated network: average as pytorch-fid does
+                feats = F.adaptive_avg_pool2d(feats, (1, 1)).flatten(1)
+            chunks.append(feats.float().cpu().numpy().astype(np.float64))
+    return np.concatenate(chunks, axis=0)
+
+
+def _batches(images: ImageSource, batch_size: int) -> Iterator[torch.Tensor]:
+    """(B, 3, H, W) float32 batches in [0, 1], exactly as torchvision's ToTensor makes them."""
+    if isinstance(images, (np.ndarray, torch.Tensor)):
+        array = torch.as_tensor(images)
+        if array.ndim != 4 or array.shape[-1] != 3 or array.dtype != torch.uint8:
+            raise ValueError(
+                f"images must be uint8 of shape (N, H, W, 3), got {array.dtype} {tuple(array.shape)}; "
+                "convert float images with cyclegan.data.tensor_to_uint8"
+            )
+        if len(array) == 0:
+            raise ValueError("no images given (an array with N = 0)")
+        for start in range(0, len(array), batch_size):
+            yield _to_float(array[start : start + batch_size])
+        return
+    files = _image_files(images)
+    for start in range(0, len(files), batch_size):
+        batch = [_to_float(torch.from_numpy(_read_rgb(p))[None]) for p in files[start : start + batch_size]]
+        if len({tuple(x.shape[-2:]) for x in batch}) > 1:
+            batch = [F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+                     for x in batch]
+        yield torch.cat(batch)
+
+
+def _to_float(uint8_nhwc: torch.Tensor) -> torch.Tensor:
+    return uint8_nhwc.permute(0, 3, 1, 2).contiguous().to(torch.float32).div(255)  # (B, 3, H, W)
+
+
+def _image_files(images: PathLike | Sequence[PathLike]) -> list[Path]:
+    if isinstance(images, (str, os.PathLike)):
+        from ..data.image_io import find_images  # raises DataError (a ValueError) for an empty folder
+
+        return find_images(images, recursive=False)
+    files = [Path(p) for p in images]
+    if not files:
+        raise ValueError("no images given (an empty list of files)")
+    return files
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8, as pytorch-fid reads a file: `Image.open(path).convert("RGB")`, no EXIF rotation."""
+    try:
+        with Image.open(path) as img:
+            return np.asarray(img.convert("RGB"))
+    except OSError as e:  # missing, unreadable or not an image (PIL's UnidentifiedImageError is an OSError)
+        raise ValueError(f"cannot read image {path}: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Statistics and the distance
+
+
+def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The mean (D,) and covariance (D, D) of (N, D) features, as pytorch-fid: `np.cov(rowvar=False)`."""
+    features = np.asarray(features, dtype=np.float64)
+    if features.ndim != 2 or len(features) < 2:
+        raise ValueError(f"statistics need features of shape (N >= 2, D), got {features.shape}")
+    return np.mean(features, axis=0), np.cov(features, rowvar=False)
+
+
+def frechet_distance(
+    mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray, eps: float = 1e-6
+) -> float:
+    """The Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2), as pytorch-fid computes it.
+
+    If `sqrtm(sigma1 @ sigma2)` is not finite, `eps` is added to both diagonals and it is retried; a
+    small imaginary part from round-off is dropped.
+
+    Raises:
+        ValueError: the shapes differ, or the square root has a large imaginary part on its diagonal.
+    """
+    mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
+    sigma1, sigma2 = np.atleast_2d(sigma1), np.atleast_2d(sigma2)
+    if mu1.shape != mu2.shape:
+        raise ValueError(f"the two means have different shapes: {mu1.shape} and {mu2.shape}")
+    if sigma1.shape != sigma2.shape:
+        raise ValueError(f"the two covariances have different shapes: {sigma1.shape} and {sigma2.shape}")
+    diff = mu1 - mu2
+    with warnings.catch_warnings():
+        # Fewer images than dimensions make the product singular; pytorch-fid silences this (disp=False).
+        warnings.simplefilter("ignore", linalg.LinAlgWarning)
+        covmean = linalg.sqrtm(sigma1.dot(sigma2))
+    if not np.isfinite(covmean).all():
+        log.warning("FID: singular covariance product; adding %g to the diagonals", eps)
+        offset = np.eye(sigma1.shape[0]) * eps
+        covmean = linalg.sqrtm((sigma1 + offset).dot(sigma2 + offset))
+    if np.iscomplexobj(covmean):  # round-off may leave a small imaginary component
+        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
+            raise ValueError(f"FID: the covariance square root has an imaginary component {np.max(np.abs(covmean.imag)):g}")
+        covmean = covmean.real
+    return float(diff.dot(diff) + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
+
+
+def save_statistics(path: PathLike, mu: np.ndarray, sigma: np.ndarray) -> Path:
+    """Write pytorch-fid's statistics file (`np.savez_compressed`, keys `mu` and `sigma`); returns its path."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        raise ValueError(f"statistics files end in .npz (pytorch-fid's format), got {path}")
+    mu, sigma = np.asarray(mu), np.asarray(sigma)
+    if mu.ndim != 1 or sigma.shape != (len(mu), len(mu)):
+        raise ValueError(f"mu must be (D,) and sigma (D, D), got {mu.shape} and {sigma.shape}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, mu=mu, sigma=sigma)
+    return path
+
+
+def load_statistics(path: PathLike) -> tuple[np.ndarray, np.ndarray]:
+    """Read `mu`, `sigma` from a pytorch-fid `.npz` (ours, pytorch-fid's `--save-stats`, or TTUR's).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: not an `.npz` with `mu` (D,) and `sigma` (D, D).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"FID statistics file {path} does not exist; check the path")
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            mu, sigma = f["mu"][:], f["sigma"][:]
+    except KeyError:
+        raise ValueError(f"{path} has no 'mu' and 'sigma' arrays: not a pytorch-fid statistics file") from None
+    except (OSError, ValueError) as e:
+        raise ValueError(f"{path} is not a readable .npz statistics file ({e})") from None
+    if mu.ndim != 1 or sigma.shape != (len(mu), len(mu)):
+        raise ValueError(f"{path}: mu must be (D,) and sigma (D, D), got {mu.shape} and {sigma.shape}")
+    return mu, sigma
+
+
+# ---------------------------------------------------------------------------------------------------
+# End to end
+
+
+def fid(
+    a: ImageSource,
+    b: ImageSource,
+    *,
+    model: torch.nn.Module | None = None,
+    weights: PathLike | None = None,
+    batch_size: int = 50,
+    device: torch.device | str | None = None,
+) -> float:
+    """FID between two image sets, each a folder, an `.npz` statistics file, a file list or uint8 images.
+
+    Args:
+        model: the feature network; default `load_fid_inception(weights)` (loaded only when one side
+            is not an `.npz`), moved to `device`.
+        weights: the weights file for the default model (default: pytorch-fid's, downloaded once).
+        batch_size: images per forward pass.
+        device: where to run; default the model's device (the CPU for the default model).
+    """
+    stats = []
+    for source in (a, b):
+        if _is_npz(source):
+            stats.append(load_statistics(source))
+            continue
+        if model is None:
+            model = load_fid_inception(weights)
+            if device is not None:
+                model = model.to(device)
+        stats.append(statistics(inception_features(model, source, batch_size=batch_size, device=device)))
+    (mu1, sigma1), (mu2, sigma2) = stats
+    return frechet_distance(mu1, sigma1, mu2, sigma2)
+
+
+def _is_npz(source: ImageSource) -> bool:
+    return isinstance(source, (str, os.PathLike)) and str(source).endswith(".npz")

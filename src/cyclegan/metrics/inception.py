@@ -1,0 +1,352 @@
+"""The FID Inception network of pytorch-fid, in plain torch, and its released weights.
+
+A re-implementation (no torchvision) of `pytorch_fid.inception.fid_inception_v3` wrapped as
+`InceptionV3([3], resize_input=True, normalize_input=True)` of pytorch-fid 0.3.0
+(https://github.com/mseitzer/pytorch-fid), the PyTorch port of the TensorFlow Inception graph
+`inception-2015-12-05` used for FID by Heusel et al. 2017 ("GANs trained by a two time-scale update
+rule converge to a local Nash equilibrium") and for KID by Bińkowski et al. 2018 ("Demystifying MMD
+GANs"). It differs from torchvision's Inception-v3 exactly where pytorch-fid patches it: the
+average pools of the A, C and first E blocks ignore the zero padding (`count_include_pad=False`),
+the last E block pools with a max instead of an average, and the classifier has 1008 classes.
+
+Attribute names follow torchvision's `Inception3` (`Conv2d_1a_3x3.conv.weight`, `Mixed_7c...`), so the
+released `pt_inception-2015-12-05-6726825d.pth` and any state dict with pytorch-fid's key names load
+strictly. The network returns the 2048-d pool3 features; `fc` only exists so that those files load.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+FID_WEIGHTS_URL = (
+    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
+)
+FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
+ENV_URL = "CYCLEGAN_FID_WEIGHTS_URL"  # the file's URL, or a mirror (URL or folder) that holds it
+INPUT_SIZE = 299
+FEATURE_DIM = 2048
+
+
+class FIDWeightsError(ValueError):
+    """A file or state dict is not the FID Inception weights; the message names it and the fix."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# The network
+
+
+class BasicConv2d(nn.Module):
+    """Convolution without bias, batch norm (eps 1e-3, as TensorFlow), ReLU."""
+
+    def __init__(self, in_ch: int, out_ch: int, **conv_kwargs) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, out_ch, bias=False, **conv_kwargs)
+        self.bn = nn.BatchNorm2d(out_ch, eps=0.001)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(x)), inplace=True)
+
+
+def _avg_pool_3x3(x: torch.Tensor) -> torch.Tensor:
+    # TensorFlow's average pool does not count the padded zeros (pytorch-fid's patch).
+    return F.avg_pool2d(x, kernel_size=3, stride=1, padding=1, count_include_pad=False)
+
+
+class InceptionA(nn.Module):
+    """35x35 block (Mixed_5b-d): 1x1, 5x5, double 3x3 and pooled branches."""
+
+    def __init__(self, in_ch: int, pool_features: int) -> None:
+        super().__init__()
+        self.branch1x1 = BasicConv2d(in_ch, 64, kernel_size=1)
+        self.branch5x5_1 = BasicConv2d(in_ch, 48, kernel_size=1)
+        self.branch5x5_2 = BasicConv2d(48, 64, kernel_size=5, padding=2)
+        self.branch3x3dbl_1 = BasicConv2d(in_ch, 64, kernel_size=1)
+        self.branch3x3dbl_2 = BasicConv2d(64, 96, kernel_size=3, padding=1)
+        self.branch3x3dbl_3 = BasicConv2d(96, 96, kernel_size=3, padding=1)
+        self.branch_pool = BasicConv2d(in_ch, pool_features, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b1 = self.branch1x1(x)
+        b5 = self.branch5x5_2(self.branch5x5_1(x))
+        b3 = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+        bp = self.branch_pool(_avg_pool_3x3(x))
+        return torch.cat([b1, b5, b3, bp], 1)
+
+
+class InceptionB(nn.Module):
+    """35x35 -> 17x17 reduction (Mixed_6a)."""
+
+    def __init__(self, in_ch: int) -> None:
+        super().__init__()
+        self.branch3x3 = BasicConv2d(in_ch, 384, kernel_size=3, stride=2)
+        self.branch3x3dbl_1 = BasicConv2d(in_ch, 64, kernel_size=1)
+        self.branch3x3dbl_2 = BasicConv2d(64, 96, kernel_size=3, padding=1)
+        self.branch3x3dbl_3 = BasicConv2d(96, 96, kernel_size=3, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b3 = self.branch3x3(x)
+        b3d = self.branch3x3dbl_3(self.branch3x3dbl_2(self.branch3x3dbl_1(x)))
+        bp = F.max_pool2d(x, kernel_size=3, stride=2)
+        return torch.cat([b3, b3d, bp], 1)
+
+
+class InceptionC(nn.Module):
+    """17x17 block (Mixed_6b-e) with factorised 7x7 convolutions."""
+
+    def __init__(self, in_ch: int, channels_7x7: int) -> None:
+        super().__init__()
+        c7 = channels_7x7
+        self.branch1x1 = BasicConv2d(in_ch, 192, kernel_size=1)
+        self.branch7x7_1 = BasicConv2d(in_ch, c7, kernel_size=1)
+        self.branch7x7_2 = BasicConv2d(c7, c7, kernel_size=(1, 7), padding=(0, 3))
+        self.branch7x7_3 = BasicConv2d(c7, 192, kernel_size=(7, 1), padding=(3, 0))
+        self.branch7x7dbl_1 = BasicConv2d(in_ch, c7, kernel_size=1)
+        self.branch7x7dbl_2 = BasicConv2d(c7, c7, kernel_size=(7, 1), padding=(3, 0))
+        self.branch7x7dbl_3 = BasicConv2d(c7, c7, kernel_size=(1, 7), padding=(0, 3))
+        self.branch7x7dbl_4 = BasicConv2d(c7, c7, kernel_size=(7, 1), padding=(3, 0))
+        self.branch7x7dbl_5 = BasicConv2d(c7, 192, kernel_size=(1, 7), padding=(0, 3))
+        self.branch_pool = BasicConv2d(in_ch, 192, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b1 = self.branch1x1(x)
+        b7 = self.branch7x7_3(self.branch7x7_2(self.branch7x7_1(x)))
+        b7d = self.branch7x7dbl_1(x)
+        for conv in (self.branch7x7dbl_2, self.branch7x7dbl_3, self.branch7x7dbl_4, self.branch7x7dbl_5):
+            b7d = conv(b7d)
+        bp = self.branch_pool(_avg_pool_3x3(x))
+        return torch.cat([b1, b7, b7d, bp], 1)
+
+
+class InceptionD(nn.Module):
+    """17x17 -> 8x8 reduction (Mixed_7a)."""
+
+    def __init__(self, in_ch: int) -> None:
+        super().__init__()
+        self.branch3x3_1 = BasicConv2d(in_ch, 192, kernel_size=1)
+        self.branch3x3_2 = BasicConv2d(192, 320, kernel_size=3, stride=2)
+        self.branch7x7x3_1 = BasicConv2d(in_ch, 192, kernel_size=1)
+        self.branch7x7x3_2 = BasicConv2d(192, 192, kernel_size=(1, 7), padding=(0, 3))
+        self.branch7x7x3_3 = BasicConv2d(192, 192, kernel_size=(7, 1), padding=(3, 0))
+        self.branch7x7x3_4 = BasicConv2d(192, 192, kernel_size=3, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b3 = self.branch3x3_2(self.branch3x3_1(x))
+        b7 = self.branch7x7x3_1(x)
+        for conv in (self.branch7x7x3_2, self.branch7x7x3_3, self.branch7x7x3_4):
+            b7 = conv(b7)
+        bp = F.max_pool2d(x, kernel_size=3, stride=2)
+        return torch.cat([b3, b7, bp], 1)
+
+
+class InceptionE(nn.Module):
+    """8x8 block (Mixed_7b with `pool="avg"`, Mixed_7c with `pool="max"`, as in the FID graph)."""
+
+    def __init__(self, in_ch: int, *, pool: str) -> None:
+        super().__init__()
+        if pool not in ("avg", "max"):
+            raise ValueError(f"unknown pool {pool!r}; choose 'avg' or 'max'")
+        self.pool = pool
+        self.branch1x1 = BasicConv2d(in_ch, 320, kernel_size=1)
+        self.branch3x3_1 = BasicConv2d(in_ch, 384, kernel_size=1)
+        self.branch3x3_2a = BasicConv2d(384, 384, kernel_size=(1, 3), padding=(0, 1))
+        self.branch3x3_2b = BasicConv2d(384, 384, kernel_size=(3, 1), padding=(1, 0))
+        self.branch3x3dbl_1 = BasicConv2d(in_ch, 448, kernel_size=1)
+        self.branch3x3dbl_2 = BasicConv2d(448, 384, kernel_size=3, padding=1)
+        self.branch3x3dbl_3a = BasicConv2d(384, 384, kernel_size=(1, 3), padding=(0, 1))
+        self.branch3x3dbl_3b = BasicConv2d(384, 384, kernel_size=(3, 1), padding=(1, 0))
+        self.branch_pool = BasicConv2d(in_ch, 192, kernel_size=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b1 = self.branch1x1(x)
+        b3 = self.branch3x3_1(x)
+        b3 = torch.cat([self.branch3x3_2a(b3), self.branch3x3_2b(b3)], 1)
+        b3d = self.branch3x3dbl_2(self.branch3x3dbl_1(x))
+        b3d = torch.cat([self.branch3x3dbl_3a(b3d), self.branch3x3dbl_3b(b3d)], 1)
+        if self.pool == "avg":
+            pooled = _avg_pool_3x3(x)
+        else:  # the FID graph's last block max-pools (unlike the paper and torchvision)
+            pooled = F.max_pool2d(x, kernel_size=3, stride=1, padding=1)
+        bp = self.branch_pool(pooled)
+        return torch.cat([b1, b3, b3d, bp], 1)
+
+
+def preprocess(x: torch.Tensor) -> torch.Tensor:
+    """pytorch-fid's input handling: (B, 3, H, W) in [0, 1] -> bilinear 299x299 in [-1, 1]."""
+    x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+    return 2 * x - 1
+
+
+class FIDInceptionV3(nn.Module):
+    """pytorch-fid's `InceptionV3([3])` with resize and normalisation: images in [0, 1] -> pool3 features.
+
+    `forward` takes (B, 3, H, W) float images in [0, 1], of any size (resized to 299x299), and returns
+    (B, 2048). Build it with random weights and load a state dict, or use `load_fid_inception`.
+    """
+
+    def __init__(self, *, num_classes: int = 1008) -> None:
+        super().__init__()
+        self.Conv2d_1a_3x3 = BasicConv2d(3, 32, kernel_size=3, stride=2)
+        self.Conv2d_2a_3x3 = BasicConv2d(32, 32, kernel_size=3)
+        self.Conv2d_2b_3x3 = BasicConv2d(32, 64, kernel_size=3, padding=1)
+        self.Conv2d_3b_1x1 = BasicConv2d(64, 80, kernel_size=1)
+        self.Conv2d_4a_3x3 = BasicConv2d(80, 192, kernel_size=3)
+        self.Mixed_5b = InceptionA(192, pool_features=32)
+        self.Mixed_5c = InceptionA(256, pool_features=64)
+        self.Mixed_5d = InceptionA(288, pool_features=64)
+        self.Mixed_6a = InceptionB(288)
+        self.Mixed_6b = InceptionC(768, channels_7x7=128)
+        self.Mixed_6c = InceptionC(768, channels_7x7=160)
+        self.Mixed_6d = InceptionC(768, channels_7x7=160)
+        self.Mixed_6e = InceptionC(768, channels_7x7=192)
+        self.Mixed_7a = InceptionD(768)
+        self.Mixed_7b = InceptionE(1280, pool="avg")
+        self.Mixed_7c = InceptionE(2048, pool="max")
+        self.fc = nn.Linear(FEATURE_DIM, num_classes)  # unused: kept so the released file loads strictly
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1] != 3:
+            raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(x.shape)}")
+        x = preprocess(x)  # (B, 3, 299, 299)
+        x = self.Conv2d_2b_3x3(self.Conv2d_2a_3x3(self.Conv2d_1a_3x3(x)))
+        x = F.max_pool2d(x, kernel_size=3, stride=2)  # (B, 64, 73, 73)
+        x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
+        x = F.max_pool2d(x, kernel_size=3, stride=2)  # (B, 192, 35, 35)
+        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b,
+                      self.Mixed_6c, self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
+            x = block(x)  # ... (B, 768, 17, 17) ... (B, 2048, 8, 8)
+        return torch.flatten(F.adaptive_avg_pool2d(x, (1, 1)), 1)  # (B, 2048)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Weights
+
+
+def fid_weights_url() -> str:
+    """The weights' URL: `$CYCLEGAN_FID_WEIGHTS_URL` if set (a `.pth` URL, or a mirror holding the file)."""
+    override = os.environ.get(ENV_URL)
+    if not override:
+        return FID_WEIGHTS_URL
+    if override.rstrip("/").endswith(".pth"):
+        return override
+    from ..hub.download import join_url
+
+    return join_url(override, FID_WEIGHTS_FILE)
+
+
+def fid_weights_path(*, progress: bool = True) -> Path:
+    """The cached weights file (`cache_dir()/fid/pt_inception-2015-12-05-6726825d.pth`), downloaded once.
+
+    Raises:
+        DownloadError: the download failed, or the server sent a file that is not the FID weights.
+    """
+    # Imported here: metrics/ depends on torch, numpy and scipy only, except when it downloads.
+    from ..hub.download import DownloadError, cache_dir, download
+
+    path = cache_dir() / "fid" / FID_WEIGHTS_FILE
+    if path.is_file():
+        return path
+    url = fid_weights_url()
+
+    def check(part: Path) -> None:
+        try:
+            check_state_dict(_read_state_dict(part, what=url))
+        except FIDWeightsError as e:
+            raise DownloadError(f"{e}; check the URL or set {ENV_URL} to a working mirror") from None
+
+    log.info("downloading the FID Inception weights from %s to %s", url, path)
+    return download(url, path, check=check, progress=progress, mirror_env=ENV_URL)
+
+
+def load_fid_inception(
+    weights: str | os.PathLike | Mapping[str, torch.Tensor] | None = None, *, progress: bool = True
+) -> FIDInceptionV3:
+    """The FID Inception network in eval mode on the CPU, with pytorch-fid's weights or given ones.
+
+    Args:
+        weights: a `.pth` file or a state dict with pytorch-fid's key names (any float dtype; a dict
+            holding it under "state_dict" is accepted); None downloads the released weights once
+            into the cache (see `fid_weights_path`).
+        progress: show a progress bar while downloading.
+
+    Raises:
+        FIDWeightsError: the file or dict is not the FID Inception weights (names what is wrong).
+        FileNotFoundError: `weights` names a file that does not exist.
+        DownloadError: the weights could not be downloaded.
+    """
+    if weights is None:
+        weights = fid_weights_path(progress=progress)
+    if isinstance(weights, Mapping):
+        state, what = weights, "the given state dict"
+    else:
+        state, what = _read_state_dict(Path(weights), what=str(weights)), str(weights)
+    state = _filter_state_dict(state, what=what)
+    model = FIDInceptionV3()
+    check_state_dict(state, model=model, what=what)
+    model.load_state_dict(state, strict=True)
+    return model.eval().requires_grad_(False)
+
+
+def check_state_dict(
+    state: Mapping[str, torch.Tensor], *, model: FIDInceptionV3 | None = None, what: str = "the state dict"
+) -> None:
+    """Raise FIDWeightsError unless `state` has exactly the network's keys, each with its shape."""
+    state = _filter_state_dict(state, what=what)
+    expected = (model or _meta_model()).state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        raise FIDWeightsError(
+            f"{what} is not the FID Inception weights: {len(missing)} keys missing "
+            f"({', '.join(missing[:3]) or '-'}), {len(unexpected)} unexpected ({', '.join(unexpected[:3]) or '-'})"
+        )
+    for key, ref in expected.items():
+        value = state[key]
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(ref.shape):
+            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+            raise FIDWeightsError(f"{what} is not the FID Inception weights: {key} is {shape}, expected {tuple(ref.shape)}")
+        if ref.is_floating_point() and not value.is_floating_point():
+            raise FIDWeightsError(f"{what} is not the FID Inception weights: {key} has dtype {value.dtype}")
+
+
+def _meta_model() -> FIDInceptionV3:
+    with torch.device("meta"):
+        return FIDInceptionV3()
+
+
+def _read_state_dict(path: Path, *, what: str) -> Mapping[str, torch.Tensor]:
+    if not path.exists():
+        raise FileNotFoundError(f"FID Inception weights {path} do not exist; check the path, or pass None to download them")
+    with open(path, "rb") as f:
+        head = f.read(256).lstrip().lower()
+    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
+        raise FIDWeightsError(f"{what} is an HTML page, not the FID Inception weights (an error or login page?)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # not a torch file, truncated, or holds objects other than tensors
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise FIDWeightsError(f"{what} is not a readable torch weights file ({reason})") from None
+    if not isinstance(state, Mapping):
+        raise FIDWeightsError(f"{what} holds a {type(state).__name__}, not a state dict of the FID Inception weights")
+    return state
+
+
+def _filter_state_dict(state: Mapping[str, torch.Tensor], *, what: str) -> dict[str, torch.Tensor]:
+    """Unwrap {"state_dict": ...}; add BatchNorm `num_batches_tracked` counters if the file predates them."""
+    if "state_dict" in state and isinstance(state["state_dict"], Mapping):
+        state = state["state_dict"]
+    if not all(isinstance(k, str) for k in state):
+        raise FIDWeightsError(f"{what} is not a state dict (its keys are not all strings)")
+    out = dict(state)
+    for key in list(out):
+        if key.endswith(".bn.running_var"):
+            out.setdefault(key.removesuffix("running_var") + "num_batches_tracked", torch.tensor(0))
+    return out
