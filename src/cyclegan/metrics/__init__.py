@@ -12,6 +12,7 @@ Bińkowski et al. 2018 with torch-fidelity's defaults.
 
 from .fid import (
     fid,
+    fid_from_features,
     frechet_distance,
     inception_features,
     load_statistics,
@@ -26,6 +27,7 @@ __all__ = [
     "FIDInceptionV3",
     "FIDWeightsError",
     "fid",
+    "fid_from_features",
     "fid_weights_path",
     "frechet_distance",
     "inception_features",

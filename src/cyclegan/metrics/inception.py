@@ -179,10 +179,14 @@ class InceptionE(nn.Module):
         return torch.cat([b1, b3, b3d, bp], 1)
 
 
+def resize_input(x: torch.Tensor) -> torch.Tensor:
+    """(B, C, H, W) -> (B, C, 299, 299), bilinear without corner alignment, as pytorch-fid resizes."""
+    return F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
+
+
 def preprocess(x: torch.Tensor) -> torch.Tensor:
-    """pytorch-fid's input handling: (B, 3, H, W) in [0, 1] -> bilinear 299x299 in [-1, 1]."""
-    x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False)
-    return 2 * x - 1
+    """pytorch-fid's input handling: (B, 3, H, W) in [0, 1] -> 299x299 in [-1, 1]."""
+    return 2 * resize_input(x) - 1
 
 
 class FIDInceptionV3(nn.Module):
@@ -220,9 +224,9 @@ class FIDInceptionV3(nn.Module):
         x = F.max_pool2d(x, kernel_size=3, stride=2)  # (B, 64, 73, 73)
         x = self.Conv2d_4a_3x3(self.Conv2d_3b_1x1(x))
         x = F.max_pool2d(x, kernel_size=3, stride=2)  # (B, 192, 35, 35)
-        for block in (self.Mixed_5b, self.Mixed_5c, self.Mixed_5d, self.Mixed_6a, self.Mixed_6b,
-                      self.Mixed_6c, self.Mixed_6d, self.Mixed_6e, self.Mixed_7a, self.Mixed_7b, self.Mixed_7c):
-            x = block(x)  # ... (B, 768, 17, 17) ... (B, 2048, 8, 8)
+        x = self.Mixed_5d(self.Mixed_5c(self.Mixed_5b(x)))  # (B, 288, 35, 35)
+        x = self.Mixed_6e(self.Mixed_6d(self.Mixed_6c(self.Mixed_6b(self.Mixed_6a(x)))))  # (B, 768, 17, 17)
+        x = self.Mixed_7c(self.Mixed_7b(self.Mixed_7a(x)))  # (B, 2048, 8, 8)
         return torch.flatten(F.adaptive_avg_pool2d(x, (1, 1)), 1)  # (B, 2048)
 
 
@@ -283,7 +287,11 @@ def load_fid_inception(
         DownloadError: the weights could not be downloaded.
     """
     if weights is None:
-        weights = fid_weights_path(progress=progress)
+        path = fid_weights_path(progress=progress)
+        try:
+            return load_fid_inception(path)
+        except FIDWeightsError as e:  # the cache was damaged after a verified download
+            raise FIDWeightsError(f"{e}; delete the cached file to download it again") from None
     if isinstance(weights, Mapping):
         state, what = weights, "the given state dict"
     else:
@@ -312,7 +320,9 @@ def check_state_dict(
         value = state[key]
         if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(ref.shape):
             shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise FIDWeightsError(f"{what} is not the FID Inception weights: {key} is {shape}, expected {tuple(ref.shape)}")
+            raise FIDWeightsError(
+                f"{what} is not the FID Inception weights: {key} is {shape}, expected {tuple(ref.shape)}"
+            )
         if ref.is_floating_point() and not value.is_floating_point():
             raise FIDWeightsError(f"{what} is not the FID Inception weights: {key} has dtype {value.dtype}")
 
@@ -324,14 +334,14 @@ def _meta_model() -> FIDInceptionV3:
 
 def _read_state_dict(path: Path, *, what: str) -> Mapping[str, torch.Tensor]:
     if not path.exists():
-        raise FileNotFoundError(f"FID Inception weights {path} do not exist; check the path, or pass None to download them")
+        raise FileNotFoundError(f"FID Inception weights {path} do not exist; check the path, or pass None to download")
     with open(path, "rb") as f:
         head = f.read(256).lstrip().lower()
     if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
         raise FIDWeightsError(f"{what} is an HTML page, not the FID Inception weights (an error or login page?)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # not a torch file, truncated, or holds objects other than tensors
+    except Exception as e:  # noqa: BLE001  (not a torch file, truncated, or holds objects other than tensors)
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
         raise FIDWeightsError(f"{what} is not a readable torch weights file ({reason})") from None
     if not isinstance(state, Mapping):
