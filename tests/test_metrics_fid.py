@@ -340,3 +340,33 @@ def test_wrong_weights_files(tmp_path: Path, state32: dict[str, torch.Tensor]) -
     # Files saved before BatchNorm counted batches (no num_batches_tracked) still load.
     old = {k: v for k, v in state32.items() if not k.endswith("num_batches_tracked")}
     assert isinstance(load_fid_inception({"state_dict": old}), FIDInceptionV3)
+
+
+def test_cli_evaluate_fid_and_kid_on_the_golden_folders(tmp_path, fixtures_dir):
+    """`cyclegan evaluate fid` on pytorch-fid's PNG folders gives pytorch-fid's FID; stats reuse and KID."""
+    import json
+    import subprocess
+    import sys
+
+    golden = torch.load(fixtures_dir / "pytorch_fid_random_weights.pt", weights_only=True)
+    weights = tmp_path / "inception.pth"
+    torch.save({k: v.float() if v.is_floating_point() else v for k, v in golden["state_dict"].items()}, weights)
+    a, b = fixtures_dir / "fid_images_a", fixtures_dir / "fid_images_b"
+
+    def evaluate(*args: str) -> dict:
+        result = subprocess.run(
+            [sys.executable, "-m", "cyclegan", "evaluate", *args, "--inception-weights", str(weights), "--json",
+             "--device", "cpu"], capture_output=True, text=True, timeout=300,
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    out = evaluate("fid", str(a), str(b), "--batch-size", "5", "--save-stats", str(tmp_path / "a.npz"))
+    assert out["fid"] == pytest.approx(float(golden["fid_paths"]), rel=1e-3)
+    again = evaluate("fid", str(tmp_path / "a.npz"), str(b))  # full-covariance route from the saved stats
+    assert again["fid"] == pytest.approx(float(golden["fid_paths"]), rel=1e-3)
+    k = evaluate("kid", str(a), str(b), "--subsets", "10")
+    assert k["kid_mean"] > 0 and k["n_a"] == len(golden["images_a"])
+    bad = subprocess.run([sys.executable, "-m", "cyclegan", "evaluate", "fid", str(tmp_path / "nope"), str(b)],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "does not exist" in bad.stderr

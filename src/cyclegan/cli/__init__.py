@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from .. import __version__
+from .evaluate import add_evaluate
 from .export import add_export
 from .hub import add_datasets, add_pretrained
 from .train import add_demo, add_train
@@ -26,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for add in (add_train, add_translate, add_demo, add_export, add_pretrained, add_datasets):
+    for add in (add_train, add_translate, add_demo, add_export, add_evaluate, add_pretrained, add_datasets):
         add(sub)
     return parser
 
