@@ -8,12 +8,13 @@ saved into the run dir and every checkpoint, and never mutated afterwards.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from .atomic import atomic_write_text
 
 PRESET_DIR = Path(__file__).parent / "configs"
 
@@ -98,10 +99,7 @@ class Config:
 
     def save(self, path: str | Path) -> None:
         """Write as YAML, atomically (a crash never leaves a truncated file)."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-        os.replace(tmp, path)
+        atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
 
 
 def _coerce(value: Any, current: Any, key: str, annotation: str) -> Any:

@@ -40,7 +40,7 @@ from torch import nn
 
 from . import __version__
 from .inference import MIN_SIDE, generator_channels, padded_side, translate_tensor
-from .training.checkpoint import atomic_write
+from .atomic import atomic_write
 
 INSTALL_HINT = 'pip install "cyclegan[export]"'
 EXTRA_FILE = "cyclegan.json"  # the TorchScript extra file that holds the metadata

@@ -14,11 +14,12 @@ import math
 import os
 import re
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from .atomic import atomic_write_text
 
 # Fields of a losses.jsonl record that are not losses.
 LOG_FIELDS = ("step", "epoch", "lr", "time")
@@ -68,18 +69,6 @@ def _page(title: str, body: str) -> str:
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_e(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
     )
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -271,7 +260,7 @@ def write_run_page(run_dir: str | Path) -> Path:
             f'<figure><a href="{src}"><img src="{src}" alt="samples at step {step}" loading="lazy"></a>'
             f"<figcaption>step {step}</figcaption></figure>"
         )
-    return _write_atomic(run_dir / "index.html", _page(f"{name} · CycleGAN run", "\n".join(body)))
+    return atomic_write_text(run_dir / "index.html", _page(f"{name} · CycleGAN run", "\n".join(body)))
 
 
 def write_results_page(
@@ -319,4 +308,4 @@ def write_results_page(
         lines.append(f"<tr>{''.join(cells)}</tr>")
     lines.append("</table>")
     body.append("\n".join(lines))
-    return _write_atomic(out_dir / filename, _page(title, "\n".join(body)))
+    return atomic_write_text(out_dir / filename, _page(title, "\n".join(body)))

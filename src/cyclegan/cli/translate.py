@@ -42,7 +42,7 @@ def add_translate(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_translate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..inference import load_generator, load_reverse_generator, translate_paths
+    from ..inference import load_generator_pair, translate_paths
     from ..training.loop import resolve_device
 
     if args.quality is not None and not 1 <= args.quality <= 100:
@@ -50,9 +50,8 @@ def cmd_translate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     if args.tile is not None and args.tile < 64:
         parser.error(f"--tile must be at least 64 pixels, got {args.tile}")
     device = resolve_device(args.device)
-    generator = load_generator(args.checkpoint, args.direction, device=device)
-    # A run or checkpoint holds both generators (reconstruction column); an official .pth only one.
-    reconstructor = load_reverse_generator(args.checkpoint, args.direction, device=device) if args.page else None
+    # A run or checkpoint holds both generators (reconstruction column on --page); an official .pth one.
+    generator, reconstructor = load_generator_pair(args.checkpoint, args.direction, device, reverse=args.page)
     result = translate_paths(
         generator, args.inputs, args.out, image_format=args.format, quality=args.quality,
         batch_size=args.batch_size, num_workers=args.workers, tile=args.tile, tile_overlap=args.tile_overlap,

@@ -8,13 +8,14 @@ clear errors for the files that the official code would crash on or silently mis
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..atomic import atomic_write
 
 IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
 
@@ -129,7 +130,12 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
     """
     if img.mode not in ("L", "RGB"):
         raise ValueError(f"to_tensor expects a mode 'L' or 'RGB' image, got {img.mode!r}; use load_image")
-    a = np.array(img, dtype=np.uint8, copy=True)
+    return array_to_tensor(np.asarray(img))
+
+
+def array_to_tensor(a: np.ndarray) -> torch.Tensor:
+    """uint8 (H, W) or (H, W, C) to float32 (C, H, W) in [-1, 1], as `to_tensor` (the array is copied)."""
+    a = np.array(a, dtype=np.uint8, copy=True)
     if a.ndim == 2:
         a = a[:, :, None]
     t = torch.from_numpy(a).permute(2, 0, 1).contiguous()  # (C, H, W) uint8
@@ -177,14 +183,6 @@ def save_image(image: torch.Tensor | np.ndarray, path: str | Path, *, rounding: 
     else:
         array = tensor_to_uint8(image, rounding=rounding)
     img = Image.fromarray(np.ascontiguousarray(array))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique hidden name in the same folder (so os.replace is atomic), created with the umask's modes.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            img.save(f, format=fmt, **options)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_write(path, fsync=False) as f:
+        img.save(f, format=fmt, **options)
     return path

@@ -14,13 +14,14 @@ town at every resolution. Only numpy and Pillow; all randomness comes from ``def
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from enum import IntEnum
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from ..atomic import atomic_write_text
 
 __all__ = [
     "MAP_PALETTE", "CityLayout", "Label", "generate_layout", "render_aerial",
@@ -609,7 +610,5 @@ def write_city_dataset(root: str | Path, *, n_train: int = 400, n_test: int = 40
         for i in range(n):
             for image, folder in zip(render_city(_city_seed(seed, split, i), size), folders):
                 image.save(folder / f"{i:05d}.png")
-    tmp = root / ".complete.tmp"
-    tmp.write_text(json.dumps(params))
-    os.replace(tmp, marker)
+    atomic_write_text(marker, json.dumps(params))
     return root

@@ -15,10 +15,7 @@ Either input may be the downloaded zip (read member by member, not extracted) or
 from __future__ import annotations
 
 import io
-import os
 import re
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +25,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from ..data.image_io import DataError
+from .datasets import staged_folder
 
 PHASES = {"train": "train", "val": "test"}  # Cityscapes phase -> output phase; its test labels are withheld
 SIZE = 256
@@ -113,17 +111,9 @@ def prepare_cityscapes(gtfine: str | Path, leftimg8bit: str | Path, out: str | P
         pairs = {phase: _pair(label_files[phase], photo_files[phase], phase) for phase in PHASES}
         if not any(pairs.values()):
             raise DataError(f"no train or val images in {gtfine} and {leftimg8bit}; give the trainvaltest archives")
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-        try:
+        with staged_folder(out) as tmp:  # replaces `out` only if empty (checked above)
             for phase, phase_pairs in pairs.items():
                 _write_phase(labels, photos, phase_pairs, tmp, PHASES[phase], progress=progress)
-            if out.exists():
-                out.rmdir()  # empty, checked above
-            os.replace(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return out
 
 

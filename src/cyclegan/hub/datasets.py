@@ -10,6 +10,7 @@ Cityscapes cannot be redistributed: see `prepare_cityscapes` (in `cityscapes.py`
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
 import os
@@ -18,6 +19,7 @@ import shutil
 import stat
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -148,8 +150,7 @@ def extract_dataset(
         if prefix:  # extract `<name>/...` as the target's content; stray files beside it are skipped
             members = [(info, parts[1:]) for info, parts in members if parts[0] == prefix and len(parts) > 1]
         _check_space(target.parent, sum(info.file_size for info, _ in members), source)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-        try:
+        with staged_folder(target) as tmp:
             root = tmp.resolve()
             for info, parts in members:
                 out = tmp.joinpath(*parts)
@@ -167,10 +168,6 @@ def extract_dataset(
                     f"{source} does not hold a CycleGAN dataset ({'; '.join(problems)}): expected "
                     f"{top + '/' if top else ''}trainA, trainB, testA, testB with images; check the archive or mirror"
                 )
-            _replace_dir(tmp, target)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return target
 
 
@@ -216,12 +213,24 @@ def _check_space(folder: Path, needed: int, source: str) -> None:
         )
 
 
-def _replace_dir(new: Path, target: Path) -> None:
-    """Rename `new` to `target`; an existing `target` is moved aside first and deleted after."""
+@contextlib.contextmanager
+def staged_folder(target: Path) -> Iterator[Path]:
+    """Build a folder in a temporary folder beside `target`, then swap it in for `target`.
+
+    On success an existing `target` is moved aside and deleted after the rename; on any error the
+    temporary folder is removed and `target` is left as it was.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     if not target.exists():
-        os.replace(new, target)
+        os.replace(tmp, target)
         return
     old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
     os.replace(target, old / target.name)
-    os.replace(new, target)
+    os.replace(tmp, target)
     shutil.rmtree(old, ignore_errors=True)

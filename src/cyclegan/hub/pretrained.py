@@ -17,7 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..training.checkpoint import atomic_write
+from ..atomic import atomic_write
 from .download import DownloadError, cache_dir, download, file_sha256, join_url
 
 log = logging.getLogger(__name__)

@@ -21,9 +21,9 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from ..data.image_io import DataError, find_images, load_image, save_image, tensor_to_uint8
+from ..data.image_io import DataError, array_to_tensor, find_images, load_image, save_image, tensor_to_uint8
 from .loading import generator_channels
-from .tiling import DEFAULT_STATS_PIXELS, array_to_tensor, translate_tiled
+from .tiling import DEFAULT_STATS_PIXELS, translate_tiled
 from .translate import translate_tensor
 
 log = logging.getLogger(__name__)

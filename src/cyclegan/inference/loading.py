@@ -52,50 +52,48 @@ def load_generator(source: str | Path, direction: str = "AtoB", device: str | to
         CheckpointError: the source does not exist, cannot be read, or is of an unknown format.
         ValueError: an unknown direction, or a state dict that is not a known generator layout.
     """
+    return load_generator_pair(source, direction, device, reverse=False)[0]
+
+
+def load_generator_pair(
+    source: str | Path, direction: str = "AtoB", device: str | torch.device = "cpu", *, reverse: bool = True
+) -> tuple[nn.Module, nn.Module | None]:
+    """`load_generator(source, direction)` and, if `source` is a cyclegan run or checkpoint (which
+    holds both) and `reverse` is set, the generator of the opposite direction, else None (an official
+    `.pth` holds one generator). The source is read once."""
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; choose one of: {', '.join(DIRECTIONS)}")
     path = resolve_source(source)
-    if path.is_dir():
-        net = _from_checkpoint(load_checkpoint(path), direction)
-    else:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # corrupt, truncated, or holding arbitrary pickled objects
-            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise CheckpointError(f"cannot read {path} as a checkpoint or state dict: {reason}") from None
-        if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
-            if obj.get("version", 0) > VERSION:
-                raise CheckpointError(
-                    f"{path} was written by a newer cyclegan (format version {obj['version']}); upgrade"
-                )
-            net = _from_checkpoint(obj, direction)
-        elif isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
-            try:
-                net = official_generator(obj)
-            except ValueError as e:
-                raise ValueError(f"{path}: {e}") from None
-        else:
-            raise CheckpointError(
-                f"{path} is neither a cyclegan checkpoint nor an official generator state dict "
-                "(a dict of tensors such as latest_net_G_A.pth)"
-            )
-    return net.to(device).eval()
+    obj = load_checkpoint(path) if path.is_dir() else _read_file(path)
+    if obj.get("format") == FORMAT:
+        other = "BtoA" if direction == "AtoB" else "AtoB"
+        net = _from_checkpoint(obj, direction)
+        back = _from_checkpoint(obj, other).to(device).eval() if reverse else None
+        return net.to(device).eval(), back
+    try:
+        net = official_generator(obj)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    return net.to(device).eval(), None
 
 
-def load_reverse_generator(
-    source: str | Path, direction: str = "AtoB", device: str | torch.device = "cpu"
-) -> nn.Module | None:
-    """The generator of the opposite direction if `source` is a cyclegan run or checkpoint (which
-    holds both), else None (an official `.pth` holds one generator)."""
-    path = resolve_source(source)
-    if not path.is_dir():
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception:  # noqa: BLE001  (load_generator reports unreadable files)
-            return None
-        if not (isinstance(obj, Mapping) and obj.get("format") == FORMAT):
-            return None
-    return load_generator(path, "BtoA" if direction == "AtoB" else "AtoB", device)
+def _read_file(path: Path) -> Mapping:
+    """A cyclegan checkpoint or an official generator state dict, read with `weights_only=True`."""
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # corrupt, truncated, or holding arbitrary pickled objects
+        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise CheckpointError(f"cannot read {path} as a checkpoint or state dict: {reason}") from None
+    if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
+        if obj.get("version", 0) > VERSION:
+            raise CheckpointError(f"{path} was written by a newer cyclegan (format version {obj['version']}); upgrade")
+        return obj
+    if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return obj
+    raise CheckpointError(
+        f"{path} is neither a cyclegan checkpoint nor an official generator state dict "
+        "(a dict of tensors such as latest_net_G_A.pth)"
+    )
 
 
 def _from_checkpoint(ckpt: Mapping, direction: str) -> nn.Module:

@@ -34,18 +34,10 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from ..data.image_io import tensor_to_uint8
+from ..data.image_io import array_to_tensor, tensor_to_uint8
 from .translate import generator_device, padded_side, translate_tensor
 
 DEFAULT_STATS_PIXELS = 1024 * 1024  # stats pass size: exact up to 1 MP, estimated above
-
-
-def array_to_tensor(a: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W) or (H, W, C) to float32 (C, H, W) in [-1, 1], exactly as `image_io.to_tensor`."""
-    if a.ndim == 2:
-        a = a[:, :, None]
-    t = torch.from_numpy(np.array(a, dtype=np.uint8)).permute(2, 0, 1)  # a copy: `a` may be read-only
-    return t.to(torch.float32).div(255).sub(0.5).div(0.5)
 
 
 def _instance_norms(generator: nn.Module) -> list[nn.InstanceNorm2d]:

@@ -9,15 +9,13 @@ A run dir holds `checkpoints/latest.pt` (and periodic `checkpoints/epoch_NNN.pt`
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import tempfile
 from pathlib import Path
-from collections.abc import Iterator
-from typing import Any, BinaryIO
+from typing import Any
 
 import torch
+
+from ..atomic import atomic_write
 
 FORMAT = "cyclegan-checkpoint"
 VERSION = 1
@@ -25,24 +23,6 @@ VERSION = 1
 
 class CheckpointError(ValueError):
     """A file that is not a readable cyclegan checkpoint."""
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | Path) -> Iterator[BinaryIO]:
-    """Open a temporary file beside `path` for binary writing; on success fsync and rename it over
-    `path`, on any error remove it. Readers never see a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def atomic_save(obj: Any, path: str | Path) -> Path:

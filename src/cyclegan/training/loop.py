@@ -15,7 +15,6 @@ import contextlib
 import json
 import logging
 import math
-import os
 import signal
 import threading
 import time
@@ -29,6 +28,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
+from ..atomic import atomic_write_text
 from ..config import Config
 from ..cyclegan import CycleGAN
 from ..data.image_io import save_image
@@ -177,9 +177,7 @@ class LossLog:
                     kept.append(line)
             except (ValueError, KeyError, TypeError):
                 continue
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text("".join(line + "\n" for line in kept))
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def add(self, losses: dict[str, float], step: int, epoch: int, lr: float, writer: Any = None) -> None:
         for k, v in losses.items():
@@ -332,7 +330,9 @@ def train_one_epoch(
 
 
 def write_page(run_dir: Path) -> None:
-    from ..report import write_run_page  # the report is optional polish: never kill training for it
+    from ..report import (
+        write_run_page,  # the report is optional polish: never kill training for it
+    )
 
     try:
         write_run_page(run_dir)
