@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..data.image_io import DataError, is_image_file
-from .download import DownloadError, cache_dir, download, join_url
+from .download import DownloadError, cache_dir, download, join_url, looks_like_html
 
 log = logging.getLogger(__name__)
 
@@ -198,9 +198,7 @@ def _safe_member(info: zipfile.ZipInfo, source: str) -> tuple[str, ...]:
 
 def _check_zip(path: Path, url: str) -> None:
     if not zipfile.is_zipfile(path):
-        with open(path, "rb") as f:
-            head = f.read(64).lstrip().lower()
-        what = "an HTML page (an error or login page?)" if head.startswith((b"<!doctype", b"<html")) else "not a zip archive"
+        what = "an HTML page (an error or login page?)" if looks_like_html(path) else "not a zip archive"
         raise DownloadError(f"{url} is {what}; check the name or set {ENV_URL} to a working mirror")
 
 

@@ -63,6 +63,13 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
+def looks_like_html(path: str | Path) -> bool:
+    """Whether a downloaded file is really a web page (a server's error or login page)."""
+    with open(path, "rb") as f:
+        head = f.read(256).lstrip().lower()
+    return head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body"))
+
+
 def download(
     url: str,
     dest: str | Path,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import atomic_write
-from .download import DownloadError, cache_dir, download, file_sha256, join_url
+from .download import DownloadError, cache_dir, download, file_sha256, join_url, looks_like_html
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +157,7 @@ def _check_generator(path: Path, url: str) -> None:
 
     from ..inference import official_generator
 
-    with open(path, "rb") as f:
-        head = f.read(256).lstrip().lower()
-    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
+    if looks_like_html(path):
         raise DownloadError(
             f"{url} is an HTML page, not a generator file (an error or login page?); "
             f"check the name or set {ENV_URL} to a working mirror"

@@ -335,9 +335,9 @@ def _meta_model() -> FIDInceptionV3:
 def _read_state_dict(path: Path, *, what: str) -> Mapping[str, torch.Tensor]:
     if not path.exists():
         raise FileNotFoundError(f"FID Inception weights {path} do not exist; check the path, or pass None to download")
-    with open(path, "rb") as f:
-        head = f.read(256).lstrip().lower()
-    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"<head", b"<body")):
+    from ..hub.download import looks_like_html
+
+    if looks_like_html(path):
         raise FIDWeightsError(f"{what} is an HTML page, not the FID Inception weights (an error or login page?)")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
