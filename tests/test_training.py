@@ -65,12 +65,12 @@ def test_resume_is_exact(tmp_path, extra):
 def test_deterministic_mode_is_scoped_to_training():
     from cyclegan.training.loop import deterministic_mode
 
-    before = torch.are_deterministic_algorithms_enabled(), torch.backends.mkldnn.enabled
+    before = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     with deterministic_mode(True):
-        assert torch.are_deterministic_algorithms_enabled() and not torch.backends.mkldnn.enabled
-    assert (torch.are_deterministic_algorithms_enabled(), torch.backends.mkldnn.enabled) == before
+        assert torch.are_deterministic_algorithms_enabled() and torch.get_num_threads() == 1
+    assert (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()) == before
     with deterministic_mode(False):
-        assert (torch.are_deterministic_algorithms_enabled(), torch.backends.mkldnn.enabled) == before
+        assert (torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()) == before
 
 
 def test_run_dir_contents(tmp_path):

@@ -75,7 +75,7 @@ class OptimConfig:
 class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    deterministic: bool = False  # deterministic kernels (exact resume on CPU)
+    deterministic: bool = False  # deterministic kernels on one CPU thread (bit-exact resume; slower)
     log_every: int = 50  # iterations between loss-log lines
     sample_every: int = 500  # iterations between sample grids
     checkpoint_every: int = 1000  # iterations between `latest` checkpoints (also at each epoch end)

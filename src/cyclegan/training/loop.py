@@ -262,25 +262,25 @@ class StopRequest:
 def deterministic_mode(enabled: bool) -> Iterator[None]:
     """Reproducible kernels while training, restored afterwards.
 
-    On the CPU two more things vary from run to run when the cores are contended, even with
-    `torch.use_deterministic_algorithms`: MKL's dynamic threading (a matrix product may run on fewer
-    threads, with different rounding; `torch.set_num_threads` turns it off) and oneDNN's
-    convolutions (seen even with oneDNN's own deterministic flag), so oneDNN is switched off and
-    PyTorch's native convolutions are used. Adam amplifies any such rounding difference into a
-    visible drift within a few steps.
+    On the CPU, `torch.use_deterministic_algorithms` is not enough: when the cores are busy with other
+    work, multi-threaded kernels round differently from run to run. Seen here: MKL's matrix
+    products (also with its dynamic threading off; only MKL_CBWR=COMPATIBLE, an environment variable
+    read once at start-up, fixed them) and oneDNN's convolutions (also with oneDNN's own
+    deterministic flag). Adam amplifies any such difference into a visible drift within a few steps.
+    So the mode runs PyTorch on one CPU thread; oneDNN stays on, since on one thread it is both
+    reproducible and the fastest CPU path.
     """
     if not enabled:
         yield
         return
-    previous = torch.are_deterministic_algorithms_enabled(), torch.backends.mkldnn.enabled
+    previous = torch.are_deterministic_algorithms_enabled(), torch.get_num_threads()
     torch.use_deterministic_algorithms(True)
-    torch.set_num_threads(torch.get_num_threads())
-    torch.backends.mkldnn.enabled = False
+    torch.set_num_threads(1)
     try:
         yield
     finally:
         torch.use_deterministic_algorithms(previous[0])
-        torch.backends.mkldnn.enabled = previous[1]
+        torch.set_num_threads(previous[1])
 
 
 def make_loader(dataset: UnalignedDataset, run: Run) -> DataLoader:
