@@ -76,10 +76,23 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     deterministic: bool = False  # deterministic kernels on one CPU thread (bit-exact resume; slower)
+    precision: str = "fp32"  # fp32 (official arithmetic) | bf16 (autocast; CPU and GPU) | fp16 (autocast + scaler; CUDA)
+    merge_passes: bool = False  # run each generator once on its concatenated inputs (4 passes instead of 6)
+    compile: bool = False  # torch.compile the four networks (compile time is paid at the start)
     log_every: int = 50  # iterations between loss-log lines
     sample_every: int = 500  # iterations between sample grids
     checkpoint_every: int = 1000  # iterations between `latest` checkpoints (also at each epoch end)
     keep_epoch_checkpoints: int = 5  # keep a checkpoint every this many epochs (0: only `latest`)
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    every_epochs: int = 0  # evaluate on the test split every N epochs and at the end (0: never)
+    data: str | None = None  # folder holding testA/testB; default: the training dataroot
+    max_images: int | None = None  # first N test images per domain (None: all)
+    best_metric: str = "auto"  # keeps checkpoints/best.pt by it, e.g. AtoB.acc@5; auto: AtoB.l1 if paired, else cycle_l1
+    fid: bool = False  # also FID/KID (pytorch-fid's Inception; downloaded once unless inception_weights is set)
+    inception_weights: str | None = None  # pt_inception-2015-12-05-6726825d.pth
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,7 @@ class Config:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -185,7 +199,7 @@ def load_yaml(path_or_preset: str | Path) -> dict[str, Any]:
     except yaml.YAMLError as e:
         raise ConfigError(f"{path} is not valid YAML: {e}") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping of sections (model, loss, data, optim, train)")
+        raise ConfigError(f"{path} must hold a mapping of sections (model, loss, data, optim, train, eval)")
     return data
 
 
@@ -208,7 +222,10 @@ CHOICES = {
     "loss.gan_mode": ("lsgan", "vanilla", "wgangp", "hinge"),
     "data.preprocess": ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"),
     "optim.lr_policy": ("linear", "step", "plateau", "cosine"),
+    "train.precision": ("fp32", "bf16", "fp16"),
 }
+
+EVAL_METRICS = ("l1", "psnr", "ssim", "rmse", "acc@5", "acc@10", "cycle_l1", "fid", "kid")
 
 
 def validate(cfg: Config) -> None:
@@ -221,7 +238,8 @@ def validate(cfg: Config) -> None:
     at_least = {
         1: ("model.ngf", "model.ndf", "model.n_layers_d", "data.batch_size", "data.crop_size", "data.load_size",
             "train.log_every", "train.sample_every", "train.checkpoint_every"),
-        0: ("data.num_workers", "optim.n_epochs", "optim.n_epochs_decay", "train.keep_epoch_checkpoints"),
+        0: ("data.num_workers", "optim.n_epochs", "optim.n_epochs_decay", "train.keep_epoch_checkpoints",
+            "eval.every_epochs"),
     }
     for minimum, names in at_least.items():
         for dotted in names:
@@ -234,5 +252,19 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"data.load_size ({cfg.data.load_size}) must be >= data.crop_size ({cfg.data.crop_size})"
         )
+    metric = cfg.eval.best_metric
+    direction, _, name = metric.rpartition(".")
+    if metric not in ("auto", "cycle_l1") and (direction not in ("AtoB", "BtoA") or name not in EVAL_METRICS):
+        raise ConfigError(
+            f"eval.best_metric={metric!r} is not valid; use auto, cycle_l1, or AtoB.NAME / BtoA.NAME with NAME one of: "
+            + ", ".join(EVAL_METRICS)
+        )
+    if cfg.eval.fid is False and name in ("fid", "kid"):
+        raise ConfigError(f"eval.best_metric={metric!r} needs eval.fid=true")
+    if cfg.train.merge_passes and cfg.model.norm == "batch":
+        raise ConfigError("train.merge_passes cannot be used with model.norm=batch (batch statistics would mix "
+                          "the merged inputs); use instance norm or turn merge_passes off")
+    if cfg.eval.max_images is not None and cfg.eval.max_images < 1:
+        raise ConfigError("eval.max_images must be at least 1 (or null for all)")
     if cfg.loss.pool_size < 0:
         raise ConfigError("loss.pool_size must be >= 0")

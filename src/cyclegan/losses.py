@@ -21,6 +21,7 @@ def gan_loss(prediction: torch.Tensor, target_is_real: bool, mode: str = "lsgan"
     vanilla: binary cross-entropy on logits; wgangp: -/+ mean critic value;
     hinge: max(0, 1 -/+ D) for the discriminator, -mean(D) for the generator.
     """
+    prediction = prediction.float()  # mixed precision: the loss itself in float32 (a no-op in float32)
     if mode == "lsgan":
         target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
         return F.mse_loss(prediction, target)
@@ -38,12 +39,12 @@ def gan_loss(prediction: torch.Tensor, target_is_real: bool, mode: str = "lsgan"
 
 def cycle_loss(reconstructed: torch.Tensor, real: torch.Tensor, weight: float) -> torch.Tensor:
     """weight * ||F(G(x)) - x||_1, averaged over pixels (paper Eq. 2)."""
-    return F.l1_loss(reconstructed, real) * weight
+    return F.l1_loss(reconstructed.float(), real.float()) * weight
 
 
 def identity_loss(same: torch.Tensor, real: torch.Tensor, weight: float) -> torch.Tensor:
     """weight * ||G(y) - y||_1 (paper Sec. 5.2, after Taigman et al. 2017)."""
-    return F.l1_loss(same, real) * weight
+    return F.l1_loss(same.float(), real.float()) * weight
 
 
 def gradient_penalty(

@@ -229,6 +229,26 @@ def sample_grids(run_dir: str | Path) -> list[tuple[int, Path]]:
     return sorted(found, key=lambda t: t[0], reverse=True)
 
 
+EVAL_META = ("step", "epoch", "seconds", "metric", "value", "best", "source")
+
+
+def evaluation_table(evals: Sequence[Mapping[str, Any]]) -> str:
+    """The records of `evals.jsonl` as a table: one row per evaluation, one column per score; the
+    row that set the best checkpoint is marked."""
+    columns = sorted({k for r in evals for k in r if k not in EVAL_META and _is_number(r[k])})
+    best = max((i for i, r in enumerate(evals) if r.get("best")), default=None)
+    head = "".join(f"<th>{_e(c)}</th>" for c in ("epoch", "step", *columns))
+    rows = []
+    for i, r in enumerate(evals):
+        cells = "".join(f"<td>{_e(_fmt(r.get(c, '')))}</td>" for c in ("epoch", "step", *columns))
+        mark = ' style="font-weight:bold"' if i == best else ""
+        rows.append(f"<tr{mark}>{cells}</tr>")
+    metric = evals[best].get("metric") if best is not None else None
+    note = (f'<p class="muted">Bold: the evaluation that wrote checkpoints/best.pt (by {_e(metric)}).</p>'
+            if metric else "")
+    return f'<table class="results"><tr>{head}</tr>{"".join(rows)}</table>{note}'
+
+
 def write_run_page(run_dir: str | Path) -> Path:
     """Write `run_dir/index.html`: progress, loss plot, config and sample grids; returns its path."""
     run_dir = Path(run_dir)
@@ -248,6 +268,9 @@ def write_run_page(run_dir: str | Path) -> Path:
     ]
     if records:
         body.append('<p><a href="losses.jsonl">losses.jsonl</a></p>')
+    evals = read_losses(run_dir / "evals.jsonl")
+    if evals:
+        body += ["<h2>Evaluation</h2>", evaluation_table(evals), '<p><a href="evals.jsonl">evals.jsonl</a></p>']
     body.append("<h2>Config</h2>")
     body.append(f"<pre>{_e(config)}</pre>" if config is not None else '<p class="muted">No config.yaml.</p>')
     body.append("<h2>Samples</h2>")

@@ -1,4 +1,10 @@
-"""`cyclegan evaluate fid|kid`: distribution metrics between two image sets (pytorch-fid compatible)."""
+"""`cyclegan evaluate fid|kid|paired|segmentation|run`: score translations.
+
+fid / kid: distribution metrics between two image sets (pytorch-fid compatible); paired: outputs
+against ground truth of the same names (L1, PSNR, SSIM, maps protocol); segmentation: label images
+against ground-truth labels (Cityscapes palette or a palette file); run: a trained run's generators on
+its test split (cycle error, and paired metrics / FID where they apply), recorded on its page.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,10 @@ EPILOG = """examples:
   cyclegan evaluate fid out/fake_B datasets/horse2zebra/testB
   cyclegan evaluate fid out/fake_B zebra_testB.npz --inception-weights pt_inception-2015-12-05-6726825d.pth
   cyclegan evaluate fid datasets/horse2zebra/testB datasets/horse2zebra/testB --save-stats zebra_testB.npz
-  cyclegan evaluate kid out/fake_B datasets/horse2zebra/testB --json"""
+  cyclegan evaluate kid out/fake_B datasets/horse2zebra/testB --json
+  cyclegan evaluate paired out/fake_B datasets/maps/testB
+  cyclegan evaluate segmentation out/fake_A datasets/cityscapes/testA
+  cyclegan evaluate run runs/maps --max-images 200"""
 
 
 def add_evaluate(sub: argparse._SubParsersAction) -> None:
@@ -35,6 +44,130 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
             m.add_argument("--subsets", type=int, default=100, metavar="N", help="random subsets (default 100)")
             m.add_argument("--subset-size", type=int, default=1000, metavar="N", help="images per subset (default 1000, capped by the set sizes)")
         m.set_defaults(run=cmd_evaluate)
+
+    m = metrics.add_parser(
+        "paired", help="outputs against ground truth of the same file names: L1, PSNR, SSIM, maps RMSE/accuracy",
+        description="Score each image of FAKE_DIR against the image of the same name (any suffix) in REAL_DIR: "
+        "L1 (grey levels), PSNR (dB), SSIM, and the maps protocol (256x256 bilinear; RMSE, pixel accuracy at "
+        "delta 5 and 10).",
+    )
+    m.add_argument("fake", metavar="FAKE_DIR", help="translations")
+    m.add_argument("real", metavar="REAL_DIR", help="ground truth, same file names (any image suffix)")
+    m.add_argument("--grayscale", action="store_true", help="compare as one-channel images (no maps protocol)")
+    m.add_argument("--per-image", metavar="FILE.csv", help="also write every image's scores to a CSV file")
+    m.add_argument("--max-images", type=int, metavar="N", help="only the first N matched names")
+    m.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    m.set_defaults(run=cmd_paired)
+
+    m = metrics.add_parser(
+        "segmentation", help="label images against ground-truth labels: pixel/class accuracy, mean IoU",
+        description="Map the colours of FAKE_DIR's label images and REAL_DIR's ground truth to the nearest "
+        "palette class, then score per-pixel accuracy, per-class accuracy and mean class IoU (FCN-score metrics).",
+    )
+    m.add_argument("fake", metavar="FAKE_DIR", help="generated label images")
+    m.add_argument("real", metavar="REAL_DIR", help="ground-truth label images, same file names")
+    m.add_argument("--palette", metavar="FILE", help="`name R G B` per line, `name*` for void classes "
+                   "(default: the 19 Cityscapes classes + void)")
+    m.add_argument("--max-images", type=int, metavar="N", help="only the first N matched names")
+    m.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    m.set_defaults(run=cmd_segmentation)
+
+    m = metrics.add_parser(
+        "run", help="a run's generators on its test split: cycle error, paired metrics, FID/KID",
+        description="Translate the test split (testA/testB) both ways with a run's generators and score it: cycle "
+        "reconstruction error always, paired metrics when the split is paired, FID/KID with --fid. The scores "
+        "are added to the run's evals.jsonl and index.html.",
+    )
+    m.add_argument("source", metavar="RUN_DIR_OR_CHECKPOINT", help="a run dir (its latest checkpoint) or a .pt checkpoint")
+    m.add_argument("--data", metavar="DIR", help="folder with testA/testB (default: the run's training data)")
+    m.add_argument("--max-images", type=int, metavar="N", help="first N test images per domain (default: all)")
+    m.add_argument("--fid", action="store_true", help="also FID and KID against the other domain's test images")
+    m.add_argument("--inception-weights", metavar="FILE", help="pytorch-fid's weights file (default: downloaded once)")
+    m.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    m.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    m.set_defaults(run=cmd_run)
+
+
+def _table(rows: list[tuple[str, ...]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def _value(name: str, v: float) -> str:
+    if name in ("images", "paired_images"):
+        return str(int(v))
+    return f"{100 * v:.2f} %" if name.startswith("acc@") else f"{v:.4f}"
+
+
+def cmd_paired(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ..metrics.paired import paired_metrics
+
+    result = paired_metrics(args.fake, args.real, channels=1 if args.grayscale else 3, max_images=args.max_images)
+    if args.per_image:
+        import csv
+        import io
+
+        from ..atomic import atomic_write_text
+
+        keys, text = list(result.means), io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(["name", *keys])
+        for name, s in result.per_image.items():
+            writer.writerow([name, *(s[k] for k in keys)])
+        atomic_write_text(args.per_image, text.getvalue())
+    if args.json:
+        print(json.dumps({"fake": args.fake, "real": args.real, "images": result.count, **result.means,
+                          "unmatched": result.unmatched}))
+        return 0
+    print(_table([("metric", "mean"), *((k, _value(k, v)) for k, v in result.means.items())]))
+    print(f"{result.count} image pairs" + (f"; {len(result.unmatched)} outputs had no reference of the same name"
+                                             if result.unmatched else ""))
+    return 0
+
+
+def cmd_segmentation(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ..metrics.segmentation import CITYSCAPES, Palette, segmentation_metrics
+
+    palette = Palette.from_file(args.palette) if args.palette else CITYSCAPES
+    scores = segmentation_metrics(args.fake, args.real, palette, max_images=args.max_images)
+    if args.json:
+        print(json.dumps({"fake": args.fake, "real": args.real, **scores.as_dict()}))
+        return 0
+    rows = [("metric", "value"), ("per-pixel accuracy", f"{scores.pixel_accuracy:.4f}"),
+            ("per-class accuracy", f"{scores.class_accuracy:.4f}"), ("mean class IoU", f"{scores.mean_iou:.4f}")]
+    rows += [(f"IoU {name}", "-" if v != v else f"{v:.4f}") for name, v in scores.per_class_iou.items()]
+    print(_table(rows))
+    print(f"{scores.images} image pairs")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ..evaluation import evaluate_checkpoint
+    from ..metrics import load_fid_inception
+    from ..training.loop import resolve_device, write_page
+    from ..training.periodic_eval import EVALS_FILE
+
+    device = resolve_device(args.device)
+    feature_model = load_fid_inception(args.inception_weights).to(device) if args.fid else None
+    scores, info = evaluate_checkpoint(args.source, data=args.data, device=device, max_images=args.max_images,
+                                       feature_model=feature_model)
+    source = Path(args.source)
+    run_dir = source if source.is_dir() else source.parent.parent if source.parent.name == "checkpoints" else None
+    record = {**info, **scores, "source": "cyclegan evaluate run", "checkpoint": str(source)}
+    if run_dir is not None and (run_dir / "config.yaml").exists():
+        with (run_dir / EVALS_FILE).open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        write_page(run_dir)
+    if args.json:
+        print(json.dumps(record))
+        return 0
+    names = sorted({k.split(".", 1)[1] for k in scores}, key=lambda n: (n in ("images", "paired_images"), n))
+    rows = [("metric", "AtoB", "BtoA")]
+    rows += [(n, *(_value(n, scores[f"{d}.{n}"]) if f"{d}.{n}" in scores else "-" for d in ("AtoB", "BtoA")))
+             for n in names]
+    print(_table(rows))
+    print(f"test split: {info['data']} · checkpoint after {info['epoch']} epochs, step {info['step']}")
+    return 0
 
 
 def cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

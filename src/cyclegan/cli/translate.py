@@ -37,6 +37,9 @@ def add_translate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist (resume a big run)")
     p.add_argument("--page", action="store_true", help="also write OUT/index.html with real / fake (/ reconstruction) per image")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                   help="fp32 (default, exact), bf16 (CPU with AVX512-BF16/AMX, or GPU) or fp16 (GPU): faster, "
+                   "outputs within a few grey levels")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(run=cmd_translate)
 
@@ -56,7 +59,8 @@ def cmd_translate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         generator, args.inputs, args.out, image_format=args.format, quality=args.quality,
         batch_size=args.batch_size, num_workers=args.workers, tile=args.tile, tile_overlap=args.tile_overlap,
         tile_stats_pixels=args.tile_stats_pixels,
-        skip_existing=args.skip_existing, reconstructor=reconstructor, page=args.page, progress=not args.no_progress,
+        skip_existing=args.skip_existing, reconstructor=reconstructor, page=args.page, precision=args.precision,
+        progress=not args.no_progress,
     )
     skipped = f" ({len(result.skipped)} already there, skipped)" if result.skipped else ""
     print(f"wrote {len(result.written)} files to {args.out}{skipped}")

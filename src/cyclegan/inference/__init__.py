@@ -9,14 +9,15 @@
 
 from .folders import Translated, translate_paths
 from .loading import (
-    DIRECTIONS, generator_channels, load_generator, load_generator_pair, official_generator, resolve_source,
+    DIRECTIONS, generator_channels, generators_from_checkpoint, load_generator, load_generator_pair, official_generator,
+    read_source, resolve_source,
 )
 from .tiling import translate_tiled
 from .translate import MIN_SIDE, _pad_dim, padded_side, translate_tensor
 from .video import translate_video
 
 __all__ = [
-    "DIRECTIONS", "MIN_SIDE", "Translated", "_pad_dim", "generator_channels", "load_generator", "load_generator_pair",
-    "official_generator", "padded_side", "resolve_source", "translate_paths", "translate_tensor",
+    "DIRECTIONS", "MIN_SIDE", "Translated", "_pad_dim", "generator_channels", "generators_from_checkpoint", "load_generator", "load_generator_pair",
+    "official_generator", "padded_side", "read_source", "resolve_source", "translate_paths", "translate_tensor",
     "translate_tiled", "translate_video",
 ]

@@ -64,7 +64,7 @@ def load_generator_pair(
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; choose one of: {', '.join(DIRECTIONS)}")
     path = resolve_source(source)
-    obj = load_checkpoint(path) if path.is_dir() else _read_file(path)
+    obj = read_source(path)
     if obj.get("format") == FORMAT:
         other = "BtoA" if direction == "AtoB" else "AtoB"
         net = _from_checkpoint(obj, direction)
@@ -75,6 +75,17 @@ def load_generator_pair(
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
     return net.to(device).eval(), None
+
+
+def read_source(source: str | Path) -> Mapping:
+    """The cyclegan checkpoint (a run dir's latest, or a file) or official state dict `source` names."""
+    path = resolve_source(source)
+    return load_checkpoint(path) if path.is_dir() else _read_file(path)
+
+
+def generators_from_checkpoint(ckpt: Mapping, device: str | torch.device = "cpu") -> tuple[nn.Module, nn.Module]:
+    """(g_ab, g_ba) of a cyclegan checkpoint, in eval mode on `device`."""
+    return tuple(_from_checkpoint(ckpt, d).to(device).eval() for d in ("AtoB", "BtoA"))
 
 
 def _read_file(path: Path) -> Mapping:

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..precision import autocast
+
 MIN_SIDE = 8  # smallest padded side that every registered generator accepts
 
 
@@ -37,11 +39,12 @@ def generator_device(generator: nn.Module, default: torch.device | None = None) 
     return param.device if param is not None else (default or torch.device("cpu"))
 
 
-def translate_tensor(generator: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def translate_tensor(generator: nn.Module, x: torch.Tensor, *, precision: str = "fp32") -> torch.Tensor:
     """Translate (B, C, H, W) (or (C, H, W)) images in [-1, 1] of any size; the output has size H x W.
 
     The input is padded (split evenly on both sides, see `padded_side`), run under
-    `torch.inference_mode()` on the generator's device, and cropped back.
+    `torch.inference_mode()` on the generator's device, and cropped back. `precision` bf16 / fp16
+    runs the generator under autocast (see `cyclegan.precision`); the output is float32 either way.
     """
     squeeze = x.dim() == 3
     if squeeze:
@@ -55,5 +58,6 @@ def translate_tensor(generator: nn.Module, x: torch.Tensor) -> torch.Tensor:
     with torch.inference_mode():
         xp = x.to(device=generator_device(generator, x.device), dtype=torch.float32)
         xp = _pad_dim(_pad_dim(xp, -2, top, ph - top), -1, left, pw - left)  # (B, C, H + ph, W + pw)
-        y = generator(xp)[..., top : top + h, left : left + w]
+        with autocast(xp.device, precision):
+            y = generator(xp)[..., top : top + h, left : left + w].float()
     return y.squeeze(0) if squeeze else y

@@ -28,7 +28,6 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 from tqdm import tqdm
 
-from ..atomic import atomic_write_text
 from ..config import Config
 from ..cyclegan import CycleGAN
 from ..data.image_io import save_image
@@ -36,8 +35,9 @@ from ..data.unaligned import UnalignedDataset
 from ..pool import ImagePool
 from .checkpoint import FORMAT, VERSION, atomic_copy, atomic_save, load_checkpoint
 from .export import write_official_generators
+from .periodic_eval import EVALS_FILE, PeriodicEvaluation, truncate_jsonl
 from .schedule import build_scheduler, step_scheduler
-from .step import build_optimizers, train_step
+from .step import GradScalers, build_optimizers, train_step
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,8 @@ class Progress:
     step: int = 0
     skipped: int = 0  # unreadable images skipped so far
     epoch_g_loss: float = 0.0  # sum of the generator losses in this epoch (plateau policy metric)
+    best_score: float | None = None  # best value of eval.best_metric so far (checkpoints/best.pt)
+    best_epoch: int = 0
 
 
 class EpochSampler(Sampler):
@@ -101,7 +103,11 @@ class Run:
         self.sched_d = build_scheduler(self.opt_d, cfg.optim)
         self.pool_a = ImagePool(cfg.loss.pool_size, seed=cfg.train.seed + 1)
         self.pool_b = ImagePool(cfg.loss.pool_size, seed=cfg.train.seed + 2)
+        self.scalers = GradScalers(device, cfg.train.precision)
         self.progress = Progress()
+        if cfg.train.compile:
+            for net in (self.model.g_ab, self.model.g_ba, self.model.d_a, self.model.d_b):
+                net.compile()  # in place: parameter names and checkpoints stay as they are
 
     @property
     def total_epochs(self) -> int:
@@ -118,6 +124,7 @@ class Run:
             "optim": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
             "sched": {"g": self.sched_g.state_dict(), "d": self.sched_d.state_dict()},
             "pools": {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()},
+            "scalers": self.scalers.state_dict(),
             "rng": {
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
@@ -134,6 +141,8 @@ class Run:
         self.sched_d.load_state_dict(ckpt["sched"]["d"])
         self.pool_a.load_state_dict(ckpt["pools"]["a"], self.device)
         self.pool_b.load_state_dict(ckpt["pools"]["b"], self.device)
+        if "scalers" in ckpt:
+            self.scalers.load_state_dict(ckpt["scalers"])
         torch.set_rng_state(ckpt["rng"]["torch"])
         if ckpt["rng"]["cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
@@ -164,20 +173,6 @@ class LossLog:
         self.sums: dict[str, float] = defaultdict(float)
         self.count = 0
         self.t0 = time.perf_counter()
-
-    def truncate_after(self, step: int) -> None:
-        """Drop lines past `step` (written after the checkpoint a resume starts from) and lines cut
-        short by a crash; rewritten atomically."""
-        if not self.path.exists():
-            return
-        kept = []
-        for line in self.path.read_text().splitlines():
-            try:
-                if json.loads(line)["step"] <= step:
-                    kept.append(line)
-            except (ValueError, KeyError, TypeError):
-                continue
-        atomic_write_text(self.path, "".join(line + "\n" for line in kept))
 
     def add(self, losses: dict[str, float], step: int, epoch: int, lr: float, writer: Any = None) -> None:
         for k, v in losses.items():
@@ -311,7 +306,10 @@ def train_one_epoch(
             return False
         real_a = batch["a"].to(run.device, non_blocking=True)
         real_b = batch["b"].to(run.device, non_blocking=True)
-        losses, t = train_step(model, real_a, real_b, run.opt_g, run.opt_d, run.pool_a, run.pool_b)
+        losses, t = train_step(
+            model, real_a, real_b, run.opt_g, run.opt_d, run.pool_a, run.pool_b, precision=cfg.train.precision,
+            merge_passes=cfg.train.merge_passes, scalers=run.scalers,
+        )
         p.step += 1
         p.batch_in_epoch += 1
         p.skipped += int(batch["skipped"].sum())
@@ -375,11 +373,17 @@ def train(
         raise ValueError("a dataset folder (DATAROOT) is needed for a new run")
     cfg = cfg or Config()
     dev = resolve_device(device or cfg.train.device)
+    if cfg.train.precision == "fp16" and dev.type != "cuda":
+        raise ValueError("train.precision=fp16 needs a CUDA device; on the CPU use train.precision=bf16")
 
     # Open the data first: a bad DATAROOT fails before anything is written.
     dataset = UnalignedDataset.from_root(
         dataroot, cfg.data, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b
     )
+    evaluator = None
+    if cfg.eval.every_epochs:  # before Run: loading the Inception network must not draw on the seeded RNG
+        evaluator = PeriodicEvaluation(cfg.eval, Path(dataroot), run_dir, channels_a=cfg.model.channels_a,
+                                       channels_b=cfg.model.channels_b, device=dev)
     run = Run(cfg, run_dir, Path(dataroot).resolve(), dev)
     run_dir.mkdir(parents=True, exist_ok=True)
     cfg.save(run_dir / "config.yaml")
@@ -387,7 +391,8 @@ def train(
     if ckpt is not None:
         run.load_state_dict(ckpt)
         logger.info("resumed %s at epoch %d, step %d", run_dir, run.progress.epoch, run.progress.step)
-    log.truncate_after(run.progress.step)  # a fresh run (step 0) starts with an empty log
+    for name in (log.path, run_dir / EVALS_FILE):  # a fresh run (step 0) starts with empty logs
+        truncate_jsonl(name, run.progress.step)
     logger.info("training on %s: %r", dev, dataset)
 
     steps_per_epoch = math.ceil(len(dataset) / cfg.data.batch_size)
@@ -405,8 +410,17 @@ def train(
                 mean_g_loss = p.epoch_g_loss / max(p.batch_in_epoch, 1)
                 step_scheduler(run.sched_g, mean_g_loss)
                 step_scheduler(run.sched_d, mean_g_loss)
+                completed = p.epoch
                 p.epoch, p.batch_in_epoch, p.epoch_g_loss = p.epoch + 1, 0, 0.0
-                run.save()
+                improved = False
+                if evaluator is not None and evaluator.due(completed, run.total_epochs):
+                    value, improved = evaluator(run.model, epoch=completed, step=p.step, best=p.best_score)
+                    if improved:
+                        p.best_score, p.best_epoch = value, completed
+                    write_page(run_dir)
+                latest = run.save()
+                if improved:
+                    atomic_copy(latest, run_dir / "checkpoints" / "best.pt")
     finally:
         bar.close()
     if stop.requested:

@@ -12,8 +12,9 @@ import itertools
 import torch
 
 from ..config import OptimConfig
-from ..cyclegan import CycleGAN, set_requires_grad
+from ..cyclegan import CycleGAN, Translations, set_requires_grad
 from ..pool import ImagePool
+from ..precision import autocast
 
 
 def build_optimizers(model: CycleGAN, cfg: OptimConfig) -> tuple[torch.optim.Adam, torch.optim.Adam]:
@@ -24,6 +25,23 @@ def build_optimizers(model: CycleGAN, cfg: OptimConfig) -> tuple[torch.optim.Ada
     return opt_g, opt_d
 
 
+class GradScalers:
+    """One gradient scaler per optimiser for `fp16` (float16 gradients underflow without one);
+    disabled, and free, for the other precisions."""
+
+    def __init__(self, device: torch.device, precision: str) -> None:
+        enabled = precision == "fp16"
+        self.g = torch.amp.GradScaler(device.type, enabled=enabled)
+        self.d = torch.amp.GradScaler(device.type, enabled=enabled)
+
+    def state_dict(self) -> dict:
+        return {"g": self.g.state_dict(), "d": self.d.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.g.load_state_dict(state["g"])
+        self.d.load_state_dict(state["d"])
+
+
 def train_step(
     model: CycleGAN,
     real_a: torch.Tensor,
@@ -32,27 +50,56 @@ def train_step(
     opt_d: torch.optim.Optimizer,
     pool_a: ImagePool,
     pool_b: ImagePool,
-) -> tuple[dict[str, float], torch.Tensor, torch.Tensor]:
-    """Run one step on a batch; returns (losses as floats, fake_a, fake_b) for logging and samples.
+    *,
+    precision: str = "fp32",
+    merge_passes: bool = False,
+    scalers: GradScalers | None = None,
+    sync_losses: bool = True,
+) -> tuple[dict[str, float] | dict[str, torch.Tensor], Translations]:
+    """Run one step on a batch; returns (losses, translations) for logging and samples.
 
     pool_a stores generated A images (for d_a), pool_b generated B images (for d_b).
+
+    Args:
+        precision: fp32 (the official arithmetic, bit for bit), bf16 or fp16 (autocast; fp16 needs
+            `scalers`).
+        merge_passes: run each generator once on the concatenation of its inputs
+            (`CycleGAN.translate_merged`): the same maths with fewer, larger passes.
+        sync_losses: return the losses as Python floats (waits for the device); False returns
+            detached tensors, so a GPU step does not wait for its own end.
     """
-    t = model.translate(real_a, real_b)
+    amp = autocast(real_a.device, precision)
+    scale_g = scalers.g.scale if scalers is not None else (lambda x: x)
+    scale_d = scalers.d.scale if scalers is not None else (lambda x: x)
+    with amp:
+        t = model.translate_merged(real_a, real_b) if merge_passes else model.translate(real_a, real_b)
 
     set_requires_grad(model.discriminators, False)
     opt_g.zero_grad(set_to_none=True)
-    g_losses = model.generator_losses(real_a, real_b, t)
-    g_losses["total"].backward()
-    opt_g.step()
+    with amp:
+        g_losses = model.generator_losses(real_a, real_b, t)
+    scale_g(g_losses["total"]).backward()
+    _step(opt_g, scalers.g if scalers is not None else None)
     set_requires_grad(model.discriminators, True)
 
     opt_d.zero_grad(set_to_none=True)
-    fake_b = pool_b.query(t.fake_b.detach())
-    fake_a = pool_a.query(t.fake_a.detach())
-    d_losses = model.discriminator_losses(real_a, real_b, fake_a, fake_b)
-    d_losses["total"].backward()
-    opt_d.step()
+    fake_b = pool_b.query(t.fake_b.detach().float())
+    fake_a = pool_a.query(t.fake_a.detach().float())
+    with amp:
+        d_losses = model.discriminator_losses(real_a, real_b, fake_a, fake_b)
+    scale_d(d_losses["total"]).backward()
+    _step(opt_d, scalers.d if scalers is not None else None)
 
-    losses = {k: v.item() for k, v in g_losses.items() if k != "total"}
-    losses.update({k: v.item() for k, v in d_losses.items() if k != "total"})
+    losses = {k: v.detach() for k, v in (*g_losses.items(), *d_losses.items()) if k != "total"}
+    if sync_losses:
+        values = torch.stack(list(losses.values())).tolist()  # one device sync, not one per loss
+        losses = dict(zip(losses, values))
     return losses, t
+
+
+def _step(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
+    if scaler is None or not scaler.is_enabled():
+        opt.step()
+        return
+    scaler.step(opt)
+    scaler.update()

@@ -1,0 +1,201 @@
+"""Benchmark: CycleGAN training speed (one optimisation step of both generators and discriminators,
+identity loss on, the paper's defaults) and how close it runs to the machine's limit.
+
+One configuration per process (peak memory is the process's own):
+
+    python3 benchmarks/train_speed.py --size 128 --netG resnet_6blocks --precision bf16 --iters 10 --json
+    python3 benchmarks/train_speed.py --size 256 --netG resnet_9blocks --precision fp32 --batch-size 4
+    python3 benchmarks/train_speed.py --size 128 --netG resnet_6blocks --precision bf16 --merge --compile
+
+`--matrix` runs a set of configurations, each in a fresh process, prints a markdown table and writes
+`benchmarks/results/train_speed.json`. Columns: seconds per iteration (median of the timed
+iterations), images/s (batch / s), peak memory (CPU: the process's peak RSS, VmHWM; CUDA: peak
+allocated), GFLOP per iteration (counted with torch's FlopCounterMode on one eager step), achieved
+GFLOP/s, and its ratio to the peak this script measures on the machine: the throughput of the
+convolution that dominates the step (a ResNet block's 3x3 conv at 1/4 resolution, forward), in the
+same precision. The `fp32` eager row with `--merge` off is the reference: it is the official
+implementation's step, operation for operation (the golden training-step test checks it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from cyclegan.config import build_config
+from cyclegan.cyclegan import CycleGAN
+from cyclegan.pool import ImagePool
+from cyclegan.training.loop import resolve_device
+from cyclegan.training.step import GradScalers, autocast, build_optimizers, train_step
+
+MATRIX = [
+    "--size 128 --netG resnet_6blocks --precision fp32",
+    "--size 128 --netG resnet_6blocks --precision bf16",
+    "--size 128 --netG resnet_6blocks --precision bf16 --merge",
+    "--size 128 --netG resnet_6blocks --precision bf16 --merge --batch-size 4",
+    "--size 256 --netG resnet_9blocks --precision fp32",
+    "--size 256 --netG resnet_9blocks --precision bf16 --merge",
+]
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    status = Path("/proc/self/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+)", status).group(1)) / 1024
+
+
+def conv_peak_gflops(size: int, device: torch.device, precision: str, seconds: float = 2.0) -> float:
+    """GFLOP/s of the step's dominant convolution (3x3, 256 -> 256 channels, at size/4), forward."""
+    side = size // 4
+    conv = torch.nn.Conv2d(256, 256, 3, padding=1).to(device)
+    x = torch.randn(1, 256, side, side, device=device)
+    flop = 2 * 256 * 256 * 9 * side * side
+    with torch.no_grad(), autocast(device, precision):
+        for _ in range(3):
+            conv(x)
+        sync(device)
+        n, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            conv(x)
+            n += 1
+        sync(device)
+    return flop * n / (time.perf_counter() - t0) / 1e9
+
+
+def count_gflop(model: CycleGAN, step) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with counter:
+        step()
+    return counter.get_total_flops() / 1e9
+
+
+def run_one(args: argparse.Namespace) -> dict:
+    device = resolve_device(args.device)
+    torch.manual_seed(0)
+    overrides = [f"model.generator={args.netG}", f"train.precision={args.precision}", f"model.ngf={args.ngf}",
+                 f"model.ndf={args.ngf}"]
+    cfg = build_config(overrides=overrides)
+    model = CycleGAN.from_config(cfg.model, cfg.loss).to(device)
+    opt_g, opt_d = build_optimizers(model, cfg.optim)
+    pool_a, pool_b = ImagePool(cfg.loss.pool_size, seed=1), ImagePool(cfg.loss.pool_size, seed=2)
+    scalers = GradScalers(device, args.precision)
+    shape = (args.batch_size, 3, args.size, args.size)
+    real_a, real_b = torch.rand(shape, device=device) * 2 - 1, torch.rand(shape, device=device) * 2 - 1
+
+    def step() -> None:
+        train_step(model, real_a, real_b, opt_g, opt_d, pool_a, pool_b, precision=args.precision,
+                   merge_passes=args.merge, scalers=scalers, sync_losses=False)
+
+    gflop = count_gflop(model, step)
+    compile_s = None
+    if args.compile:
+        for net in (model.g_ab, model.g_ba, model.d_a, model.d_b):
+            net.compile()
+        t0 = time.perf_counter()
+        step()
+        sync(device)
+        compile_s = time.perf_counter() - t0
+    for _ in range(args.warmup):
+        step()
+    sync(device)
+    times = []
+    for _ in range(args.iters):
+        t0 = time.perf_counter()
+        step()
+        sync(device)
+        times.append(time.perf_counter() - t0)
+    s_per_iter = statistics.median(times)
+    peak = conv_peak_gflops(args.size, device, args.precision)
+    achieved = gflop / s_per_iter
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    return {
+        "size": args.size, "netG": args.netG, "ngf": args.ngf, "precision": args.precision, "batch_size": args.batch_size,
+        "merge": args.merge, "compile": args.compile, "iters": args.iters,
+        "s_per_iter": s_per_iter, "s_per_iter_mean": statistics.fmean(times),
+        "images_per_s": args.batch_size / s_per_iter, "s_per_image": s_per_iter / args.batch_size,
+        "peak_rss_mb" if device.type == "cpu" else "peak_cuda_mb": peak_memory_mb(device),
+        "gflop_per_iter": gflop, "achieved_gflops": achieved, "conv_peak_gflops": peak,
+        "ratio_to_peak": achieved / peak, "compile_s": compile_s,
+        "device": name, "threads": torch.get_num_threads(), "torch": torch.__version__,
+    }
+
+
+def label(r: dict) -> str:
+    extra = [x for x, on in (("merged", r["merge"]), ("compiled", r["compile"])) if on]
+    width = f" ngf {r['ngf']}" if r.get("ngf", 64) != 64 else ""
+    return f"{r['size']} px {r['netG']}{width} {r['precision']}" + (f" {'+'.join(extra)}" if extra else "") + \
+        (f" batch {r['batch_size']}" if r["batch_size"] > 1 else "")
+
+
+def matrix(args: argparse.Namespace) -> None:
+    rows = []
+    for config in args.configs or MATRIX:
+        cmd = [sys.executable, __file__, *config.split(), "--iters", str(args.iters), "--warmup", str(args.warmup),
+               "--device", args.device, "--json"]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode:
+            print(f"{config}: failed\n{res.stderr[-2000:]}", file=sys.stderr)
+            continue
+        rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
+        print(f"done: {label(rows[-1])}: {rows[-1]['s_per_iter']:.3f} s/it", file=sys.stderr, flush=True)
+    memory = "peak_rss_mb" if "peak_rss_mb" in rows[0] else "peak_cuda_mb"
+    print(f"\n{rows[0]['device']}, {rows[0]['threads']} threads, torch {rows[0]['torch']}\n")
+    print("| configuration | s/iter | images/s | peak memory | GFLOP/iter | GFLOP/s | conv peak GFLOP/s | of peak |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {label(r)} | {r['s_per_iter']:.3f} | {r['images_per_s']:.2f} | {r[memory]:.0f} MB | "
+              f"{r['gflop_per_iter']:.0f} | {r['achieved_gflops']:.0f} | {r['conv_peak_gflops']:.0f} | "
+              f"{100 * r['ratio_to_peak']:.0f} % |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"rows": rows, "python": platform.python_version()}, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--size", type=int, default=128)
+    ap.add_argument("--netG", default="resnet_6blocks", choices=["resnet_6blocks", "resnet_9blocks", "unet_128", "unet_256"])
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
+    ap.add_argument("--batch-size", type=int, default=1)
+    ap.add_argument("--ngf", type=int, default=64, help="generator and discriminator width (the paper: 64)")
+    ap.add_argument("--merge", action="store_true", help="merged generator passes (train.merge_passes)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the networks (compile time reported apart)")
+    ap.add_argument("--iters", type=int, default=10)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--matrix", action="store_true", help="run the standard configurations, print a table")
+    ap.add_argument("--configs", nargs="+", help="with --matrix: configurations to run instead of the standard ones")
+    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/train_speed.json"))
+    args = ap.parse_args()
+    if args.matrix:
+        matrix(args)
+        return
+    result = run_one(args)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"{label(result)}: {result['s_per_iter']:.3f} s/iter, {result['images_per_s']:.2f} images/s, "
+              f"{result['gflop_per_iter']:.0f} GFLOP/iter, {result['achieved_gflops']:.0f} GFLOP/s "
+              f"({100 * result['ratio_to_peak']:.0f} % of the conv peak {result['conv_peak_gflops']:.0f})")
+
+
+if __name__ == "__main__":
+    main()

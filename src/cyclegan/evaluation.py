@@ -1,0 +1,183 @@
+"""Evaluate a generator pair on a test split (`testA` / `testB`): what `cyclegan evaluate run` prints
+and what training records every `eval.every_epochs` epochs.
+
+For each direction (AtoB: testA through g_ab; BtoA: testB through g_ba), at full resolution:
+- the cycle reconstruction error `cycle_l1`: mean |x - F(G(x))| in grey levels (paper Sec. 3.2);
+- when the split is paired (a reference of the same name exists in the other domain's test folder,
+  as in maps, facades and cityscapes), the paired metrics of `metrics.paired` (L1, PSNR, SSIM and, for
+  RGB, the maps protocol's RMSE and pixel accuracies);
+- with an Inception model, FID (and KID) of the translations against the other domain's test images.
+
+Keys are `<direction>.<metric>`, e.g. `AtoB.acc@5`, `BtoA.cycle_l1`, `AtoB.fid`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data.image_io import DataError, find_images, load_image, tensor_to_uint8, to_tensor
+from .inference.translate import translate_tensor
+from .metrics.paired import HIGHER_IS_BETTER, image_scores, l1, mean_scores
+
+Scores = dict[str, float]
+
+
+def test_split(root: str | Path) -> tuple[Path, Path]:
+    """`root/testA` and `root/testB`, or a DataError saying what is missing."""
+    root = Path(root)
+    folders = root / "testA", root / "testB"
+    missing = [f.name for f in folders if not f.is_dir()]
+    if missing:
+        raise DataError(f"{root} has no {' or '.join(missing)} folder; evaluation needs a test split "
+                        "(testA/testB), or set eval.data to a folder that has one")
+    return folders
+
+
+def _scores_one_way(
+    generator: nn.Module, reconstructor: nn.Module, sources: list[Path], references: dict[str, Path],
+    *, channels_in: int, channels_out: int, collect: bool,
+) -> tuple[Scores, list[np.ndarray]]:
+    cycle, paired, fakes = [], [], []
+    for path in sources:
+        image = load_image(path, channels_in)
+        x = to_tensor(image)
+        y = translate_tensor(generator, x)  # (C_out, H, W)
+        fake = tensor_to_uint8(y)
+        cycle.append(l1(tensor_to_uint8(translate_tensor(reconstructor, y)), np.asarray(image)))
+        reference = references.get(path.stem)
+        if reference is not None:
+            real = load_image(reference, channels_out)
+            if real.size == image.size:  # a pair of another size is not a pixel-aligned ground truth
+                paired.append(image_scores(fake, np.asarray(real), maps=channels_out == 3))
+        if collect:
+            fakes.append(fake if fake.ndim == 3 else np.repeat(fake[..., None], 3, axis=2))
+    scores = {"cycle_l1": float(np.mean(cycle))}
+    if paired:
+        scores.update(mean_scores(paired))
+        scores["paired_images"] = len(paired)
+    scores["images"] = len(sources)
+    return scores, fakes
+
+
+def evaluate_generators(
+    g_ab: nn.Module, g_ba: nn.Module, test_a: str | Path, test_b: str | Path, *,
+    channels_a: int = 3, channels_b: int = 3, max_images: int | None = None,
+    feature_model: nn.Module | None = None, kid_subsets: int = 100,
+) -> Scores:
+    """Scores of both directions on the images of `test_a` and `test_b` (the first `max_images` of
+    each, by name). The generators are put in eval mode and left so.
+
+    Args:
+        feature_model: pytorch-fid's Inception (`metrics.load_fid_inception`) to add FID and KID.
+    """
+    from .metrics import fid_from_features, inception_features, kid
+
+    test_a, test_b = Path(test_a), Path(test_b)
+    files_a, files_b = (find_images(d, max_count=max_images) for d in (test_a, test_b))
+    out: Scores = {}
+    for direction, gen, rec, sources, ref_dir, cin, cout in (
+        ("AtoB", g_ab, g_ba, files_a, test_b, channels_a, channels_b),
+        ("BtoA", g_ba, g_ab, files_b, test_a, channels_b, channels_a),
+    ):
+        gen.eval()
+        rec.eval()
+        references = {p.stem: p for p in find_images(ref_dir)}
+        scores, fakes = _scores_one_way(gen, rec, sources, references, channels_in=cin, channels_out=cout,
+                                        collect=feature_model is not None)
+        if feature_model is not None:
+            device = next(feature_model.parameters()).device
+            real = inception_features(feature_model, find_images(ref_dir, max_count=max_images), device=device)
+            fake = inception_features(feature_model, np.stack(_same_size(fakes)), device=device)
+            scores["fid"] = fid_from_features(fake, real)
+            k = kid(fake, real, num_subsets=kid_subsets)
+            scores["kid"] = k.mean
+        out.update({f"{direction}.{k}": v for k, v in scores.items()})
+    return out
+
+
+def _same_size(images: list[np.ndarray]) -> list[np.ndarray]:
+    """Stackable images: those of another size than the first are resized to it (the Inception
+    network resizes every image to 299x299 anyway)."""
+    from PIL import Image
+
+    h, w = images[0].shape[:2]
+    return [im if im.shape[:2] == (h, w) else np.asarray(Image.fromarray(im).resize((w, h), Image.BILINEAR))
+            for im in images]
+
+
+def default_metric(scores: Scores) -> str:
+    """The score that picks the best checkpoint when none is named: AtoB's L1 to the ground truth
+    on a paired split, else the mean cycle error of both directions."""
+    return "AtoB.l1" if "AtoB.l1" in scores else "cycle_l1"
+
+
+def metric_value(scores: Scores, name: str) -> float:
+    """`scores[name]`, where `cycle_l1` is the mean of both directions' cycle errors."""
+    if name == "cycle_l1" and name not in scores:
+        return (scores["AtoB.cycle_l1"] + scores["BtoA.cycle_l1"]) / 2
+    if name not in scores:
+        raise KeyError(f"eval.best_metric {name!r} is not among the scores ({', '.join(sorted(scores))})")
+    return scores[name]
+
+
+def is_better(name: str) -> Callable[[float, float | None], bool]:
+    """A comparison `(new, best) -> bool` for the metric `name` (higher or lower is better)."""
+    higher = name.split(".")[-1] in HIGHER_IS_BETTER
+
+    def better(new: float, best: float | None) -> bool:
+        return best is None or (new > best if higher else new < best)
+
+    return better
+
+
+def evaluate_model(model: nn.Module, test_a: Path, test_b: Path, **kwargs) -> Scores:
+    """`evaluate_generators` on a CycleGAN's g_ab / g_ba, restoring train mode afterwards."""
+    was_training = model.training
+    try:
+        with torch.inference_mode():
+            return evaluate_generators(model.g_ab, model.g_ba, test_a, test_b, **kwargs)
+    finally:
+        model.train(was_training)
+
+
+def evaluate_checkpoint(
+    source: str | Path, *, data: str | Path | None = None, device: str | torch.device = "cpu",
+    max_images: int | None = None, feature_model: nn.Module | None = None,
+) -> tuple[Scores, dict[str, object]]:
+    """Evaluate the generators of a cyclegan run dir (its latest checkpoint) or checkpoint file on the
+    test split of `data` (default: `eval.data` of its config, else its training dataroot).
+
+    Returns the scores and where they come from (`epoch`: epochs completed, `step`, `data`).
+
+    Raises:
+        CheckpointError: the source is not a cyclegan checkpoint (an official `.pth` holds one
+            generator: translate with it, then use `cyclegan evaluate paired`).
+        DataError: the test split is missing.
+    """
+    from .config import Config
+    from .inference.loading import generators_from_checkpoint, read_source
+    from .training.checkpoint import FORMAT, CheckpointError
+
+    ckpt = read_source(source)
+    if ckpt.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{source} holds one official generator, not a cyclegan run; translate the test images with it "
+            "and score them with `cyclegan evaluate paired FAKE_DIR REAL_DIR`"
+        )
+    cfg = Config.from_dict(ckpt["config"])
+    root = Path(data or cfg.eval.data or ckpt["run"]["dataroot"])
+    test_a, test_b = test_split(root)
+    g_ab, g_ba = generators_from_checkpoint(ckpt, device)
+    with torch.inference_mode():
+        scores = evaluate_generators(
+            g_ab, g_ba, test_a, test_b, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b,
+            max_images=max_images, feature_model=feature_model,
+        )
+    progress = ckpt.get("progress", {})
+    info = {"epoch": int(progress.get("epoch", 1)) - 1, "step": int(progress.get("step", 0)), "data": str(root)}
+    return scores, info

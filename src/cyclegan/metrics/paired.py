@@ -1,0 +1,184 @@
+"""Paired metrics: translations scored against their ground truth (same file names in two folders).
+
+Per image, on uint8 pixels (0-255):
+- `l1`: mean absolute difference, in grey levels;
+- `psnr`: 10 log10(255² / MSE) in dB (identical images count as `PSNR_MAX`);
+- `ssim`: Wang et al. 2004 with their constants: 11x11 Gaussian window of sigma 1.5, K1 0.01,
+  K2 0.03, population (co)variances, averaged over the window-valid region and the channels
+  (scikit-image's `structural_similarity(gaussian_weights=True, sigma=1.5,
+  use_sample_covariance=False, data_range=255, channel_axis=-1)`, checked against it);
+- the maps protocol of the literature (GcGAN, Fu et al. CVPR 2019, `evaluation/evaluate_maps.py`;
+  used for the CycleGAN aerial->map numbers): both images resized to 256x256 with PIL's bilinear filter,
+  `rmse` = sqrt(sum over pixels and channels of diff² / 256²), and `acc@δ` = the share of pixels whose
+  largest absolute channel difference is below δ (δ = 5 as that script; δ = 10 as well).
+
+Scores are averaged over images (the protocol's RMSE is a mean of per-image RMSEs).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+from scipy.ndimage import gaussian_filter
+
+from ..data.image_io import find_images, load_image
+
+PSNR_MAX = 100.0  # dB reported for identical images (MSE 0), so means and JSON stay finite
+MAPS_SIZE = 256
+MAPS_DELTAS = (5, 10)
+SSIM_SIGMA, SSIM_TRUNCATE = 1.5, 3.5  # a Gaussian window of radius int(3.5 * 1.5 + 0.5) = 5, i.e. 11x11
+SSIM_K1, SSIM_K2 = 0.01, 0.03
+
+
+def _float(image: np.ndarray) -> np.ndarray:
+    image = np.asarray(image, dtype=np.float64)
+    return image[..., None] if image.ndim == 2 else image  # (H, W, C)
+
+
+def _check(fake: np.ndarray, real: np.ndarray) -> None:
+    if np.shape(fake) != np.shape(real):
+        raise ValueError(f"images differ in shape: {np.shape(fake)} vs {np.shape(real)}")
+
+
+def l1(fake: np.ndarray, real: np.ndarray) -> float:
+    """Mean absolute difference of two uint8 images, in grey levels."""
+    _check(fake, real)
+    return float(np.abs(_float(fake) - _float(real)).mean())
+
+
+def psnr(fake: np.ndarray, real: np.ndarray) -> float:
+    """Peak signal-to-noise ratio of two uint8 images, in dB (PSNR_MAX when identical)."""
+    _check(fake, real)
+    mse = float(((_float(fake) - _float(real)) ** 2).mean())
+    return PSNR_MAX if mse == 0 else min(PSNR_MAX, 10 * math.log10(255.0**2 / mse))
+
+
+def ssim(fake: np.ndarray, real: np.ndarray) -> float:
+    """Structural similarity (Wang et al. 2004) of two uint8 images, averaged over channels."""
+    _check(fake, real)
+    x, y = _float(fake), _float(real)
+    radius = int(SSIM_TRUNCATE * SSIM_SIGMA + 0.5)
+    if min(x.shape[:2]) < 2 * radius + 1:
+        raise ValueError(f"SSIM needs images of at least {2 * radius + 1}x{2 * radius + 1} pixels, got {x.shape[:2]}")
+    c1, c2 = (SSIM_K1 * 255) ** 2, (SSIM_K2 * 255) ** 2
+    scores = []
+    for ch in range(x.shape[2]):
+        a, b = x[..., ch], y[..., ch]
+
+        def blur(z: np.ndarray) -> np.ndarray:
+            return gaussian_filter(z, SSIM_SIGMA, truncate=SSIM_TRUNCATE, mode="reflect")
+
+        mu_a, mu_b = blur(a), blur(b)
+        var_a = blur(a * a) - mu_a**2
+        var_b = blur(b * b) - mu_b**2
+        cov = blur(a * b) - mu_a * mu_b
+        s = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
+        scores.append(s[radius:-radius, radius:-radius].mean())  # only where the window fits
+    return float(np.mean(scores))
+
+
+def maps_scores(fake: np.ndarray, real: np.ndarray, deltas: Sequence[int] = MAPS_DELTAS) -> dict[str, float]:
+    """The maps protocol for one image pair: `rmse` and `acc@δ` (a share in [0, 1]) after resizing
+    both uint8 RGB images to 256x256 (PIL bilinear)."""
+
+    def resized(image: np.ndarray) -> np.ndarray:
+        img = Image.fromarray(np.asarray(image, dtype=np.uint8))
+        return np.asarray(img.resize((MAPS_SIZE, MAPS_SIZE), Image.BILINEAR), dtype=np.float64)
+
+    diff = resized(fake) - resized(real)
+    if diff.ndim == 2:
+        diff = diff[..., None]
+    out = {"rmse": math.sqrt(float((diff**2).sum()) / MAPS_SIZE**2)}
+    largest = np.abs(diff).max(axis=2)
+    for delta in deltas:
+        out[f"acc@{delta}"] = float((largest < delta).mean())
+    return out
+
+
+def image_scores(fake: np.ndarray, real: np.ndarray, *, maps: bool = True) -> dict[str, float]:
+    """Every paired score of one (fake, real) pair of uint8 images of the same size."""
+    out = {"l1": l1(fake, real), "psnr": psnr(fake, real), "ssim": ssim(fake, real)}
+    if maps:
+        out.update(maps_scores(fake, real))
+    return out
+
+
+# Larger is better for these; smaller for the rest (l1, rmse, and the distances elsewhere).
+HIGHER_IS_BETTER = ("psnr", "ssim", *(f"acc@{d}" for d in MAPS_DELTAS))
+
+
+@dataclass
+class PairedResult:
+    """Mean scores over the matched pairs, the per-image scores, and what could not be matched."""
+
+    means: dict[str, float]
+    per_image: dict[str, dict[str, float]] = field(repr=False)
+    unmatched: list[str] = field(default_factory=list)  # fake files without a reference of the same name
+
+    @property
+    def count(self) -> int:
+        return len(self.per_image)
+
+
+def _by_name(folder: Path) -> dict[str, Path]:
+    """Image files under `folder` keyed by their relative path without the suffix (`sub/1`), so a
+    `.png` output matches a `.jpg` reference."""
+    return {p.relative_to(folder).with_suffix("").as_posix(): p for p in find_images(folder)}
+
+
+def matched_files(
+    fake_dir: str | Path, real_dir: str | Path, *, max_images: int | None = None
+) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(fake, real) file pairs matched by relative name without suffix, sorted, and the names of the
+    fake files that have no reference.
+
+    Raises:
+        DataError: a folder is missing or holds no image.
+        ValueError: no name matches.
+    """
+    fakes, reals = _by_name(Path(fake_dir)), _by_name(Path(real_dir))
+    names = sorted(set(fakes) & set(reals))
+    if not names:
+        raise ValueError(
+            f"no file in {fake_dir} has a reference of the same name in {real_dir} (e.g. {next(iter(fakes))!r} "
+            f"vs {next(iter(reals))!r}); paired metrics need the outputs named as their ground truth"
+        )
+    names = names[:max_images] if max_images else names
+    return [(fakes[n], reals[n]) for n in names], sorted(set(fakes) - set(reals))
+
+
+def paired_metrics(
+    fake_dir: str | Path, real_dir: str | Path, *, maps: bool = True, channels: int = 3,
+    max_images: int | None = None,
+) -> PairedResult:
+    """Score each image of `fake_dir` against the image of the same name (any suffix) in `real_dir`.
+
+    A fake image of another size than its reference is resized to the reference's size (bilinear)
+    for L1/PSNR/SSIM; the maps protocol resizes both to 256x256 anyway. `maps=False` skips the maps
+    protocol (it is always skipped for grayscale, `channels=1`).
+
+    Raises:
+        DataError: a folder is missing or empty, or an image cannot be read.
+        ValueError: no file name matches between the folders.
+    """
+    pairs, unmatched = matched_files(fake_dir, real_dir, max_images=max_images)
+    per_image = {}
+    for fake, real in pairs:
+        real_img = load_image(real, channels)
+        fake_img = load_image(fake, channels)
+        if fake_img.size != real_img.size:
+            fake_img = fake_img.resize(real_img.size, Image.BILINEAR)
+        name = real.relative_to(real_dir).with_suffix("").as_posix()
+        per_image[name] = image_scores(np.asarray(fake_img), np.asarray(real_img), maps=maps and channels == 3)
+    return PairedResult(mean_scores(per_image.values()), per_image, unmatched=unmatched)
+
+
+def mean_scores(scores: Iterable[Mapping[str, float]]) -> dict[str, float]:
+    """The mean of each score over a set of per-image score dicts."""
+    scores = list(scores)
+    return {k: float(np.mean([s[k] for s in scores])) for k in scores[0]} if scores else {}

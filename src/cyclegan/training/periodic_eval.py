@@ -1,0 +1,81 @@
+"""Evaluation during training: every `eval.every_epochs` epochs (and after the last one), score the
+generators on the test split, append the scores to `evals.jsonl`, and keep the best checkpoint as
+`checkpoints/best.pt` (by `eval.best_metric`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from ..atomic import atomic_write_text
+from ..config import EvalConfig
+from ..evaluation import default_metric, evaluate_model, is_better, metric_value, test_split
+
+logger = logging.getLogger(__name__)
+
+EVALS_FILE = "evals.jsonl"
+
+
+def truncate_jsonl(path: Path, step: int) -> None:
+    """Drop the JSON lines of `path` whose `step` is past `step` (written after the checkpoint a
+    resume starts from) and lines cut short by a crash; rewritten atomically."""
+    if not path.exists():
+        return
+    kept = []
+    for line in path.read_text().splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                kept.append(line)
+        except (ValueError, KeyError, TypeError):
+            continue
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def read_evals(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of a run's `evals.jsonl` (unparsable lines skipped)."""
+    path = Path(run_dir) / EVALS_FILE
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text().splitlines():
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            continue
+    return records
+
+
+class PeriodicEvaluation:
+    """Decides when to evaluate, runs the evaluation, logs it, and says whether it is the best yet."""
+
+    def __init__(self, cfg: EvalConfig, dataroot: Path, run_dir: Path, *, channels_a: int, channels_b: int,
+                 device: Any) -> None:
+        self.cfg, self.path = cfg, run_dir / EVALS_FILE
+        self.test_a, self.test_b = test_split(cfg.data or dataroot)  # fails before training starts
+        self.kwargs: dict[str, Any] = dict(channels_a=channels_a, channels_b=channels_b, max_images=cfg.max_images)
+        if cfg.fid:
+            from ..metrics import load_fid_inception
+
+            self.kwargs["feature_model"] = load_fid_inception(cfg.inception_weights).to(device)
+
+    def due(self, completed_epoch: int, total_epochs: int) -> bool:
+        every = self.cfg.every_epochs
+        return bool(every) and (completed_epoch % every == 0 or completed_epoch == total_epochs)
+
+    def __call__(self, model: Any, *, epoch: int, step: int, best: float | None) -> tuple[float, bool]:
+        """Evaluate; returns (value of the best metric, whether it beats `best`)."""
+        t0 = time.perf_counter()
+        scores = evaluate_model(model, self.test_a, self.test_b, **self.kwargs)
+        name = default_metric(scores) if self.cfg.best_metric == "auto" else self.cfg.best_metric
+        value = metric_value(scores, name)
+        improved = is_better(name)(value, best)
+        record = {"step": step, "epoch": epoch, "seconds": round(time.perf_counter() - t0, 2), **scores,
+                  "metric": name, "value": value, "best": improved}
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        logger.info("epoch %d evaluation: %s = %.4g%s", epoch, name, value, " (best so far)" if improved else "")
+        return value, improved
