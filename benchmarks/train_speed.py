@@ -35,16 +35,27 @@ from cyclegan.config import build_config
 from cyclegan.cyclegan import CycleGAN
 from cyclegan.pool import ImagePool
 from cyclegan.training.loop import resolve_device
-from cyclegan.training.step import GradScalers, autocast, build_optimizers, train_step
+from cyclegan.precision import autocast
+from cyclegan.training.step import GradScalers, build_optimizers, train_step
 
 MATRIX = [
     "--size 128 --netG resnet_6blocks --precision fp32",
     "--size 128 --netG resnet_6blocks --precision bf16",
     "--size 128 --netG resnet_6blocks --precision bf16 --merge",
-    "--size 128 --netG resnet_6blocks --precision bf16 --merge --batch-size 4",
+    "--size 128 --netG resnet_6blocks --precision bf16 --batch-size 4",
+    "--size 128 --netG resnet_6blocks --precision bf16 --compile",
     "--size 256 --netG resnet_9blocks --precision fp32",
-    "--size 256 --netG resnet_9blocks --precision bf16 --merge",
+    "--size 256 --netG resnet_9blocks --precision bf16",
+    "--size 256 --netG resnet_9blocks --precision bf16 --batch-size 4",
+    "--size 256 --netG resnet_9blocks --precision bf16 --compile",
 ]
+
+
+def cpu_name() -> str:
+    try:
+        return re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text()).group(1).strip()
+    except (OSError, AttributeError):
+        return platform.processor() or platform.machine()
 
 
 def sync(device: torch.device) -> None:
@@ -122,9 +133,9 @@ def run_one(args: argparse.Namespace) -> dict:
         sync(device)
         times.append(time.perf_counter() - t0)
     s_per_iter = statistics.median(times)
-    peak = conv_peak_gflops(args.size, device, args.precision)
+    peak = conv_peak_gflops(args.size, device, args.precision, seconds=args.peak_seconds)
     achieved = gflop / s_per_iter
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return {
         "size": args.size, "netG": args.netG, "ngf": args.ngf, "precision": args.precision, "batch_size": args.batch_size,
         "merge": args.merge, "compile": args.compile, "iters": args.iters,
@@ -180,6 +191,7 @@ def main() -> None:
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--device", default="auto")
+    ap.add_argument("--peak-seconds", type=float, default=2.0, help="time spent measuring the conv peak")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--matrix", action="store_true", help="run the standard configurations, print a table")
     ap.add_argument("--configs", nargs="+", help="with --matrix: configurations to run instead of the standard ones")

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import re
 import statistics
 import subprocess
@@ -25,6 +24,9 @@ import torch
 from cyclegan.inference import translate_tensor
 from cyclegan.nn import build_generator
 from cyclegan.training.loop import resolve_device
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_speed import cpu_name  # noqa: E402
 
 MATRIX = [(1, "fp32"), (8, "fp32"), (1, "bf16"), (8, "bf16")]
 
@@ -48,7 +50,7 @@ def run_one(args: argparse.Namespace) -> dict:
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         peak = int(re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)) / 1024
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return {"size": args.size, "netG": args.netG, "batch_size": args.batch_size, "precision": args.precision,
             "s_per_batch": s, "images_per_s": args.batch_size / s, "peak_memory_mb": peak, "device": name,
             "threads": torch.get_num_threads(), "torch": torch.__version__}

@@ -30,7 +30,7 @@ class ModelConfig:
     n_layers_d: int = 3  # only for discriminator = n_layers
     ngf: int = 64  # generator width (filters in the first conv)
     ndf: int = 64  # discriminator width
-    norm: str = "instance"  # instance (affine off) | batch | none
+    norm: str = "instance"  # instance (affine off) | batch | syncbatch (batch over all ranks) | none
     dropout: bool = False  # dropout 0.5 in the ResNet blocks / U-Net inner decoder
     init_type: str = "normal"  # normal | xavier | kaiming | orthogonal
     init_gain: float = 0.02
@@ -79,6 +79,7 @@ class TrainConfig:
     precision: str = "fp32"  # fp32 (official arithmetic) | bf16 (autocast; CPU and GPU) | fp16 (autocast + scaler; CUDA)
     merge_passes: bool = False  # run each generator once on its concatenated inputs (4 passes instead of 6)
     compile: bool = False  # torch.compile the four networks (compile time is paid at the start)
+    dist_timeout_s: int = 1800  # data-parallel: a collective waiting longer fails (a rank died or hangs)
     log_every: int = 50  # iterations between loss-log lines
     sample_every: int = 500  # iterations between sample grids
     checkpoint_every: int = 1000  # iterations between `latest` checkpoints (also at each epoch end)
@@ -217,7 +218,7 @@ def build_config(configs: list[str | Path] = (), overrides: list[str] = ()) -> C
 CHOICES = {
     "model.generator": ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256"),
     "model.discriminator": ("basic", "n_layers", "pixel"),
-    "model.norm": ("instance", "batch", "none"),
+    "model.norm": ("instance", "batch", "syncbatch", "none"),
     "model.init_type": ("normal", "xavier", "kaiming", "orthogonal"),
     "loss.gan_mode": ("lsgan", "vanilla", "wgangp", "hinge"),
     "data.preprocess": ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"),
@@ -237,7 +238,7 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{dotted}={value!r} is not valid; choose one of: {', '.join(choices)}")
     at_least = {
         1: ("model.ngf", "model.ndf", "model.n_layers_d", "data.batch_size", "data.crop_size", "data.load_size",
-            "train.log_every", "train.sample_every", "train.checkpoint_every"),
+            "train.log_every", "train.sample_every", "train.checkpoint_every", "train.dist_timeout_s"),
         0: ("data.num_workers", "optim.n_epochs", "optim.n_epochs_decay", "train.keep_epoch_checkpoints",
             "eval.every_epochs"),
     }
@@ -261,7 +262,7 @@ def validate(cfg: Config) -> None:
         )
     if cfg.eval.fid is False and name in ("fid", "kid"):
         raise ConfigError(f"eval.best_metric={metric!r} needs eval.fid=true")
-    if cfg.train.merge_passes and cfg.model.norm == "batch":
+    if cfg.train.merge_passes and cfg.model.norm in ("batch", "syncbatch"):
         raise ConfigError("train.merge_passes cannot be used with model.norm=batch (batch statistics would mix "
                           "the merged inputs); use instance norm or turn merge_passes off")
     if cfg.eval.max_images is not None and cfg.eval.max_images < 1:

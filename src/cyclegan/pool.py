@@ -42,6 +42,10 @@ class ImagePool:
                 out.append(image)
         return torch.cat(out, 0)
 
+    def reseed(self, seed: int) -> None:
+        """Restart the pool's random stream (a data-parallel rank resuming from rank 0's pool)."""
+        self.rng = random.Random(seed)
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "size": self.size,

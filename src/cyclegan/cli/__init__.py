@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from .. import __version__
@@ -34,9 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    rank = os.environ.get("RANK") if "WORLD_SIZE" in os.environ else None  # set by torchrun
+    level = logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S",
+        level=level if rank in (None, "0") else max(level, logging.WARNING),  # one voice for INFO: rank 0
+        format=f"%(asctime)s %(levelname)s {'' if rank is None else f'[rank {rank}] '}%(name)s: %(message)s",
+        datefmt="%H:%M:%S",
     )
     from ..config import ConfigError
     from ..data.image_io import DataError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 EPILOG_TRAIN = """examples:
@@ -61,7 +62,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         cfg = build_config(args.config, args.overrides)
         run_dir = Path(args.run_dir)
         train(args.dataroot, run_dir, cfg, max_steps=args.max_steps, device=args.device, progress=not args.no_progress)
-    print(f"run: {run_dir}  (open {run_dir / 'index.html'})")
+    if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the job
+        print(f"run: {run_dir}  (open {run_dir / 'index.html'})")
     return 0
 
 

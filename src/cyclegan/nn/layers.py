@@ -18,11 +18,13 @@ def norm_layer(name: str) -> NormFactory:
     """Return a constructor `channels -> nn.Module` for the named normalisation.
 
     instance: InstanceNorm2d without affine parameters or running statistics (the paper's choice);
-    batch: BatchNorm2d with affine parameters and running statistics; none: identity.
+    batch: BatchNorm2d with affine parameters and running statistics; syncbatch: the same layer,
+    converted to SyncBatchNorm by data-parallel training (statistics over all ranks); none: identity.
     """
     factories: dict[str, NormFactory] = {
         "instance": functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False),
         "batch": functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True),
+        "syncbatch": functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True),
         "none": lambda channels: nn.Identity(),
     }
     if name not in factories:

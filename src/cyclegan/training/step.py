@@ -55,6 +55,7 @@ def train_step(
     merge_passes: bool = False,
     scalers: GradScalers | None = None,
     sync_losses: bool = True,
+    passes: tuple[torch.nn.Module, torch.nn.Module] | None = None,
 ) -> tuple[dict[str, float] | dict[str, torch.Tensor], Translations]:
     """Run one step on a batch; returns (losses, translations) for logging and samples.
 
@@ -67,12 +68,17 @@ def train_step(
             (`CycleGAN.translate_merged`): the same maths with fewer, larger passes.
         sync_losses: return the losses as Python floats (waits for the device); False returns
             detached tensors, so a GPU step does not wait for its own end.
+        passes: data-parallel training: the DDP-wrapped (GeneratorPass, DiscriminatorPass) of
+            `training.distributed`, which run the networks and all-reduce their gradients.
     """
     amp = autocast(real_a.device, precision)
     scale_g = scalers.g.scale if scalers is not None else (lambda x: x)
     scale_d = scalers.d.scale if scalers is not None else (lambda x: x)
     with amp:
-        t = model.translate_merged(real_a, real_b) if merge_passes else model.translate(real_a, real_b)
+        if passes is not None:
+            t = Translations(*passes[0](real_a, real_b))
+        else:
+            t = model.translate_merged(real_a, real_b) if merge_passes else model.translate(real_a, real_b)
 
     set_requires_grad(model.discriminators, False)
     opt_g.zero_grad(set_to_none=True)
@@ -86,7 +92,11 @@ def train_step(
     fake_b = pool_b.query(t.fake_b.detach().float())
     fake_a = pool_a.query(t.fake_a.detach().float())
     with amp:
-        d_losses = model.discriminator_losses(real_a, real_b, fake_a, fake_b)
+        if passes is not None:
+            d_b, d_a = passes[1](real_a, real_b, fake_a, fake_b)
+            d_losses = {"d_b": d_b, "d_a": d_a, "total": d_a + d_b}
+        else:
+            d_losses = model.discriminator_losses(real_a, real_b, fake_a, fake_b)
     scale_d(d_losses["total"]).backward()
     _step(opt_d, scalers.d if scalers is not None else None)
 

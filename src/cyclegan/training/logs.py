@@ -1,0 +1,93 @@
+"""What a run writes while it trains: the loss log, sample grids, TensorBoard events and its page."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data.image_io import save_image
+
+logger = logging.getLogger(__name__)
+
+
+class LossLog:
+    """Averages losses over `every` steps and appends them as JSON lines to `losses.jsonl`."""
+
+    def __init__(self, path: Path, every: int) -> None:
+        self.path, self.every = path, max(1, every)
+        self.sums: dict[str, float] = defaultdict(float)
+        self.count = 0
+        self.t0 = time.perf_counter()
+
+    def add(self, losses: dict[str, float], step: int, epoch: int, lr: float, writer: Any = None) -> None:
+        for k, v in losses.items():
+            self.sums[k] += v
+        self.count += 1
+        if step % self.every == 0:
+            self.flush(step, epoch, lr, writer)
+
+    def flush(self, step: int, epoch: int, lr: float, writer: Any = None) -> None:
+        """Write the average of the losses added since the last line (if any)."""
+        if not self.count:
+            return
+        now = time.perf_counter()
+        record = {"step": step, "epoch": epoch, "lr": lr, "sec_per_step": (now - self.t0) / self.count}
+        record.update({k: v / self.count for k, v in self.sums.items()})
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if writer is not None:
+            for k, v in record.items():
+                if k not in ("step", "epoch"):
+                    writer.add_scalar(f"train/{k}", v, step)
+        self.sums.clear()
+        self.count = 0
+        self.t0 = now
+
+
+def save_sample_grid(path: Path, real_a: torch.Tensor, real_b: torch.Tensor, t: Any) -> torch.Tensor:
+    """Write real_a | fake_b | rec_a over real_b | fake_a | rec_b (first image of the batch) and
+    return the grid, (3, H, W) in [-1, 1]."""
+
+    def rgb(x: torch.Tensor) -> torch.Tensor:
+        x = x[0].detach().float().cpu()
+        return x.expand(3, -1, -1) if x.shape[0] == 1 else x
+
+    top = torch.cat([rgb(real_a), rgb(t.fake_b), rgb(t.rec_a)], dim=2)
+    bottom = torch.cat([rgb(real_b), rgb(t.fake_a), rgb(t.rec_b)], dim=2)
+    if top.shape[2] != bottom.shape[2]:  # domains of different sizes: pad the narrower row
+        w = max(top.shape[2], bottom.shape[2])
+        top, bottom = (torch.nn.functional.pad(r, (0, w - r.shape[2]), value=1.0) for r in (top, bottom))
+    grid = torch.cat([top, bottom], dim=1)
+    save_image(grid, path)
+    return grid
+
+
+def tensorboard_writer(run_dir: Path, resume_step: int | None) -> Any:
+    """A SummaryWriter when the optional `tensorboard` package is installed, else None.
+
+    On resume, events logged after the checkpoint's step are purged.
+    """
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        return None
+    purge = None if resume_step is None else resume_step + 1
+    return SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge)
+
+
+
+def write_page(run_dir: Path) -> None:
+    from ..report import (
+        write_run_page,  # the report is optional polish: never kill training for it
+    )
+
+    try:
+        write_run_page(run_dir)
+    except Exception as e:  # noqa: BLE001
+        logger.warning("could not write %s/index.html: %s", run_dir, e)

@@ -1,0 +1,33 @@
+"""The benchmark scripts keep working (they are run by hand and on GPU machines, not timed here):
+one tiny configuration each, checked for the JSON contract the issues and README rely on."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_json(*args: str) -> dict:
+    res = subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def test_train_speed_contract():
+    r = run_json(str(BENCHMARKS / "train_speed.py"), "--size", "32", "--netG", "resnet_6blocks", "--ngf", "8",
+                 "--precision", "bf16", "--merge", "--iters", "2", "--warmup", "1", "--peak-seconds", "0.2",
+                 "--device", "cpu", "--json")
+    for key in ("s_per_iter", "images_per_s", "peak_rss_mb", "gflop_per_iter", "achieved_gflops", "ratio_to_peak"):
+        assert r[key] > 0, key
+    # 32 px, width 8: about (8/64)^2 * (32/128)^2 of the 338 GFLOP of the paper's 128 px step
+    assert 0.1 < r["gflop_per_iter"] < 1.0 and r["precision"] == "bf16" and r["merge"] is True
+
+
+def test_translate_speed_contract():
+    r = run_json(str(BENCHMARKS / "translate_speed.py"), "--one", "--size", "32", "--batch-size", "2",
+                 "--precision", "bf16", "--iters", "1", "--warmup", "0", "--device", "cpu", "--json")
+    assert r["images_per_s"] > 0 and r["batch_size"] == 2 and r["peak_memory_mb"] > 0
