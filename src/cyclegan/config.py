@@ -44,12 +44,15 @@ class LossConfig:
     lambda_a: float = 10.0  # weight of the cycle loss A -> B -> A
     lambda_b: float = 10.0  # weight of the cycle loss B -> A -> B
     lambda_identity: float = 0.5  # identity loss weight, relative to lambda_a / lambda_b
+    lambda_gan: float = 1.0  # weight of the adversarial losses of the generators (0: "cycle alone", no discriminators)
+    lambda_self_reg: float = 0.0  # SimGAN-style baseline: weight of |G(a) - a| and |F(b) - b|
     lambda_gp: float = 10.0  # gradient-penalty weight (wgangp only)
     pool_size: int = 50  # image history buffer (Shrivastava et al. 2017); 0 disables it
 
 
 @dataclass(frozen=True)
 class DataConfig:
+    name: str | None = None  # the official dataset a preset is for (`cyclegan datasets download NAME`)
     preprocess: str = "resize_and_crop"  # resize_and_crop | crop | scale_width | scale_width_and_crop | none
     load_size: int = 286
     crop_size: int = 256
@@ -267,5 +270,11 @@ def validate(cfg: Config) -> None:
                           "the merged inputs); use instance norm or turn merge_passes off")
     if cfg.eval.max_images is not None and cfg.eval.max_images < 1:
         raise ConfigError("eval.max_images must be at least 1 (or null for all)")
+    for name in ("lambda_a", "lambda_b", "lambda_identity", "lambda_gan", "lambda_self_reg"):
+        if getattr(cfg.loss, name) < 0:
+            raise ConfigError(f"loss.{name} must be >= 0")
+    if cfg.loss.lambda_self_reg > 0 and cfg.model.channels_a != cfg.model.channels_b:
+        raise ConfigError("loss.lambda_self_reg compares an image with its translation: it needs "
+                          "model.channels_a == model.channels_b")
     if cfg.loss.pool_size < 0:
         raise ConfigError("loss.pool_size must be >= 0")

@@ -95,7 +95,8 @@ class CycleGAN(nn.Module):
         return Translations(fake_b=fake_b, rec_a=rec_a, fake_a=fake_a, rec_b=rec_b, idt_b=idt_b, idt_a=idt_a)
 
     def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, t: Translations) -> dict[str, torch.Tensor]:
-        """Adversarial + cycle (+ identity) losses of both generators; "total" is their sum.
+        """Adversarial (x lambda_gan) + cycle (+ identity, + self-regularisation) losses of both
+        generators; "total" is their sum. A weight of 0 leaves its term out.
 
         The discriminators should be frozen (requires_grad False) by the caller.
         """
@@ -107,12 +108,18 @@ class CycleGAN(nn.Module):
             idt_a = t.idt_a if t.idt_a is not None else self.g_ba(real_a)
             losses["idt_ab"] = identity_loss(idt_b, real_b, c.lambda_b * c.lambda_identity)
             losses["idt_ba"] = identity_loss(idt_a, real_a, c.lambda_a * c.lambda_identity)
-        losses["g_ab"] = gan_loss(self.d_b(t.fake_b), True, mode, for_discriminator=False)
-        losses["g_ba"] = gan_loss(self.d_a(t.fake_a), True, mode, for_discriminator=False)
+        if c.lambda_gan > 0:
+            losses["g_ab"] = gan_loss(self.d_b(t.fake_b), True, mode, for_discriminator=False)
+            losses["g_ba"] = gan_loss(self.d_a(t.fake_a), True, mode, for_discriminator=False)
+            if c.lambda_gan != 1:
+                losses["g_ab"], losses["g_ba"] = losses["g_ab"] * c.lambda_gan, losses["g_ba"] * c.lambda_gan
         losses["cycle_a"] = cycle_loss(t.rec_a, real_a, c.lambda_a)
         losses["cycle_b"] = cycle_loss(t.rec_b, real_b, c.lambda_b)
+        if c.lambda_self_reg > 0:  # SimGAN's self-regularisation: the translation stays close to its input
+            losses["self_ab"] = identity_loss(t.fake_b, real_a, c.lambda_self_reg)
+            losses["self_ba"] = identity_loss(t.fake_a, real_b, c.lambda_self_reg)
         # Summed in the official order (same float32 rounding).
-        order = ("g_ab", "g_ba", "cycle_a", "cycle_b", "idt_ab", "idt_ba")
+        order = ("g_ab", "g_ba", "cycle_a", "cycle_b", "idt_ab", "idt_ba", "self_ab", "self_ba")
         losses["total"] = sum((losses[k] for k in order if k in losses), torch.zeros((), device=real_a.device))
         return losses
 

@@ -206,7 +206,8 @@ def _train(
                     break
                 mean_g_loss = p.epoch_g_loss / max(p.batch_in_epoch, 1)
                 step_scheduler(run.sched_g, mean_g_loss)
-                step_scheduler(run.sched_d, mean_g_loss)
+                if cfg.loss.lambda_gan > 0:  # without an adversarial loss the discriminators never train
+                    step_scheduler(run.sched_d, mean_g_loss)
                 completed = p.epoch
                 p.epoch, p.batch_in_epoch, p.samples_in_epoch, p.epoch_g_loss = p.epoch + 1, 0, 0, 0.0
                 improved = False

@@ -88,6 +88,8 @@ def train_step(
     _step(opt_g, scalers.g if scalers is not None else None)
     set_requires_grad(model.discriminators, True)
 
+    if model.loss_cfg.lambda_gan == 0:  # no adversarial loss ("cycle alone"): nothing to train the discriminators for
+        return _finish({k: v for k, v in g_losses.items() if k != "total"}, sync_losses), t
     opt_d.zero_grad(set_to_none=True)
     fake_b = pool_b.query(t.fake_b.detach().float())
     fake_a = pool_a.query(t.fake_a.detach().float())
@@ -100,11 +102,15 @@ def train_step(
     scale_d(d_losses["total"]).backward()
     _step(opt_d, scalers.d if scalers is not None else None)
 
-    losses = {k: v.detach() for k, v in (*g_losses.items(), *d_losses.items()) if k != "total"}
-    if sync_losses:
+    return _finish({k: v for k, v in (*g_losses.items(), *d_losses.items()) if k != "total"}, sync_losses), t
+
+
+def _finish(losses: dict[str, torch.Tensor], sync: bool) -> dict[str, float] | dict[str, torch.Tensor]:
+    losses = {k: v.detach() for k, v in losses.items()}
+    if sync:
         values = torch.stack(list(losses.values())).tolist()  # one device sync, not one per loss
         losses = dict(zip(losses, values))
-    return losses, t
+    return losses
 
 
 def _step(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
