@@ -36,6 +36,9 @@ from cyclegan.inference import load_generator, translate_paths
 from cyclegan.metrics.paired import paired_metrics
 from cyclegan.training.loop import train
 
+sys.path.insert(0, str(Path(__file__).parent))
+from train_speed import cpu_name  # noqa: E402
+
 METHODS = {
     "CycleGAN": [],
     "GAN alone": ["loss.lambda_a=0", "loss.lambda_b=0", "loss.lambda_identity=0"],
@@ -120,7 +123,7 @@ def main() -> None:
         print(f"| {r['method']} | {r['rmse']:.2f} | {100 * r['acc@5']:.1f} % | {100 * r['acc@10']:.1f} % | "
               f"{(str(round(r['train_s'])) + ' s') if 'train_s' in r else '-'} | "
               f"{f'{pub[0]} / {pub[1]} %' if pub else '-'} |")
-    machine = {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
+    machine = {"cpu": cpu_name(), "threads": torch.get_num_threads(),
                "torch": torch.__version__, "python": platform.python_version()}
     settings = {"ngf": args.ngf, "ndf": args.ngf, "crop": args.crop, "epochs": args.epochs, "seed": args.seed,
                 "precision": args.precision, "merge_passes": args.merge,
