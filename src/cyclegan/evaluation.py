@@ -22,7 +22,7 @@ from torch import nn
 
 from .data.image_io import DataError, find_images, load_image, tensor_to_uint8, to_tensor
 from .inference.translate import translate_tensor
-from .metrics.paired import HIGHER_IS_BETTER, image_scores, l1, mean_scores
+from .metrics.paired import HIGHER_IS_BETTER, files_by_name, image_name, image_scores, l1, mean_scores
 
 Scores = dict[str, float]
 
@@ -39,7 +39,7 @@ def test_split(root: str | Path) -> tuple[Path, Path]:
 
 
 def _scores_one_way(
-    generator: nn.Module, reconstructor: nn.Module, sources: list[Path], references: dict[str, Path],
+    generator: nn.Module, reconstructor: nn.Module, source_dir: Path, sources: list[Path], references: dict[str, Path],
     *, channels_in: int, channels_out: int, collect: bool,
 ) -> tuple[Scores, list[np.ndarray]]:
     cycle, paired, fakes = [], [], []
@@ -49,7 +49,7 @@ def _scores_one_way(
         y = translate_tensor(generator, x)  # (C_out, H, W)
         fake = tensor_to_uint8(y)
         cycle.append(l1(tensor_to_uint8(translate_tensor(reconstructor, y)), np.asarray(image)))
-        reference = references.get(path.stem)
+        reference = references.get(image_name(path, source_dir))
         if reference is not None:
             real = load_image(reference, channels_out)
             if real.size == image.size:  # a pair of another size is not a pixel-aligned ground truth
@@ -80,14 +80,14 @@ def evaluate_generators(
     test_a, test_b = Path(test_a), Path(test_b)
     files_a, files_b = (find_images(d, max_count=max_images) for d in (test_a, test_b))
     out: Scores = {}
-    for direction, gen, rec, sources, ref_dir, cin, cout in (
-        ("AtoB", g_ab, g_ba, files_a, test_b, channels_a, channels_b),
-        ("BtoA", g_ba, g_ab, files_b, test_a, channels_b, channels_a),
+    for direction, gen, rec, source_dir, sources, ref_dir, cin, cout in (
+        ("AtoB", g_ab, g_ba, test_a, files_a, test_b, channels_a, channels_b),
+        ("BtoA", g_ba, g_ab, test_b, files_b, test_a, channels_b, channels_a),
     ):
         gen.eval()
         rec.eval()
-        references = {p.stem: p for p in find_images(ref_dir)}
-        scores, fakes = _scores_one_way(gen, rec, sources, references, channels_in=cin, channels_out=cout,
+        references = files_by_name(ref_dir)
+        scores, fakes = _scores_one_way(gen, rec, source_dir, sources, references, channels_in=cin, channels_out=cout,
                                         collect=feature_model is not None)
         if feature_model is not None:
             device = next(feature_model.parameters()).device

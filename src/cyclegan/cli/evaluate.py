@@ -145,7 +145,7 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..evaluation import evaluate_checkpoint
     from ..metrics import load_fid_inception
     from ..training.loop import resolve_device, write_page
-    from ..training.periodic_eval import EVALS_FILE
+    from ..training.periodic_eval import append_eval
 
     device = resolve_device(args.device)
     feature_model = load_fid_inception(args.inception_weights).to(device) if args.fid else None
@@ -155,8 +155,7 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     run_dir = source if source.is_dir() else source.parent.parent if source.parent.name == "checkpoints" else None
     record = {**info, **scores, "source": "cyclegan evaluate run", "checkpoint": str(source)}
     if run_dir is not None and (run_dir / "config.yaml").exists():
-        with (run_dir / EVALS_FILE).open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_eval(run_dir, record)
         write_page(run_dir)
     if args.json:
         print(json.dumps(record))

@@ -125,10 +125,16 @@ class PairedResult:
         return len(self.per_image)
 
 
-def _by_name(folder: Path) -> dict[str, Path]:
-    """Image files under `folder` keyed by their relative path without the suffix (`sub/1`), so a
-    `.png` output matches a `.jpg` reference."""
-    return {p.relative_to(folder).with_suffix("").as_posix(): p for p in find_images(folder)}
+def image_name(path: Path, folder: Path) -> str:
+    """The name that pairs an image with its counterpart: its path relative to `folder` without the
+    suffix (`sub/1`), so a `.png` output matches a `.jpg` reference."""
+    return path.relative_to(folder).with_suffix("").as_posix()
+
+
+def files_by_name(folder: str | Path) -> dict[str, Path]:
+    """Image files under `folder` keyed by `image_name`."""
+    folder = Path(folder)
+    return {image_name(p, folder): p for p in find_images(folder)}
 
 
 def matched_files(
@@ -141,7 +147,7 @@ def matched_files(
         DataError: a folder is missing or holds no image.
         ValueError: no name matches.
     """
-    fakes, reals = _by_name(Path(fake_dir)), _by_name(Path(real_dir))
+    fakes, reals = files_by_name(fake_dir), files_by_name(real_dir)
     names = sorted(set(fakes) & set(reals))
     if not names:
         raise ValueError(
@@ -173,7 +179,7 @@ def paired_metrics(
         fake_img = load_image(fake, channels)
         if fake_img.size != real_img.size:
             fake_img = fake_img.resize(real_img.size, Image.BILINEAR)
-        name = real.relative_to(real_dir).with_suffix("").as_posix()
+        name = image_name(real, Path(real_dir))
         per_image[name] = image_scores(np.asarray(fake_img), np.asarray(real_img), maps=maps and channels == 3)
     return PairedResult(mean_scores(per_image.values()), per_image, unmatched=unmatched)
 

@@ -24,6 +24,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..atomic import atomic_write_text
 from ..config import Config
 from ..data.unaligned import UnalignedDataset
 from . import distributed
@@ -251,6 +252,6 @@ def _check_ranks_agree(run: Run) -> None:
     identical = len(set(prints)) == 1
     record = {"world_size": run.ctx.world_size, "step": run.progress.step, "identical": identical,
               "fingerprints": prints}
-    (run.run_dir / "distributed.json").write_text(json.dumps(record, indent=2) + "\n")
+    atomic_write_text(run.run_dir / "distributed.json", json.dumps(record, indent=2) + "\n")
     if not identical:
         logger.error("the ranks' weights differ at the end of training (see %s/distributed.json)", run.run_dir)

@@ -35,18 +35,10 @@ def truncate_jsonl(path: Path, step: int) -> None:
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
-def read_evals(run_dir: str | Path) -> list[dict[str, Any]]:
-    """The records of a run's `evals.jsonl` (unparsable lines skipped)."""
-    path = Path(run_dir) / EVALS_FILE
-    if not path.exists():
-        return []
-    records = []
-    for line in path.read_text().splitlines():
-        try:
-            records.append(json.loads(line))
-        except ValueError:
-            continue
-    return records
+def append_eval(run_dir: str | Path, record: dict[str, Any]) -> None:
+    """Add one evaluation record to the run's `evals.jsonl`."""
+    with (Path(run_dir) / EVALS_FILE).open("a") as f:
+        f.write(json.dumps(record) + "\n")
 
 
 class PeriodicEvaluation:
@@ -54,7 +46,7 @@ class PeriodicEvaluation:
 
     def __init__(self, cfg: EvalConfig, dataroot: Path, run_dir: Path, *, channels_a: int, channels_b: int,
                  device: Any) -> None:
-        self.cfg, self.path = cfg, run_dir / EVALS_FILE
+        self.cfg, self.run_dir = cfg, run_dir
         self.test_a, self.test_b = test_split(cfg.data or dataroot)  # fails before training starts
         self.kwargs: dict[str, Any] = dict(channels_a=channels_a, channels_b=channels_b, max_images=cfg.max_images)
         if cfg.fid:
@@ -75,7 +67,6 @@ class PeriodicEvaluation:
         improved = is_better(name)(value, best)
         record = {"step": step, "epoch": epoch, "seconds": round(time.perf_counter() - t0, 2), **scores,
                   "metric": name, "value": value, "best": improved}
-        with self.path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_eval(self.run_dir, record)
         logger.info("epoch %d evaluation: %s = %.4g%s", epoch, name, value, " (best so far)" if improved else "")
         return value, improved
