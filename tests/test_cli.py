@@ -46,7 +46,7 @@ def test_train_resume_translate_export(tmp_path):
     result = cli("train", data, "--run-dir", run, *sets(*TINY), "--max-steps", 3, "--no-progress")
     assert result.returncode == 0, result.stderr
     assert load_checkpoint(run)["progress"]["step"] == 3
-    assert "model:\n  generator: resnet_6blocks" in (run / "config.yaml").read_text()
+    assert "\n  generator: resnet_6blocks\n" in (run / "config.yaml").read_text()
 
     result = cli("train", "--resume", run, "--max-steps", 5, "--no-progress")
     assert result.returncode == 0, result.stderr

@@ -12,7 +12,7 @@ import torch
 
 from cyclegan.config import ConfigError, build_config, list_presets
 from cyclegan.cyclegan import CycleGAN
-from cyclegan.experiments import ABLATION, BASELINES, markdown_table, reproduce, slug
+from cyclegan.experiments import ABLATION, BASELINES, VARIANT_BUDGETS, markdown_table, reproduce, slug
 from cyclegan.hub.datasets import DATASETS
 from cyclegan.pool import ImagePool
 from cyclegan.training.checkpoint import load_checkpoint
@@ -65,6 +65,20 @@ def test_baselines_and_an_interrupted_variant_resumes(data, tmp_path):
         reproduce("baselines", data, tmp_path, budget="paper", overrides=[*TINY, "model.ngf=8"], variants=["SimGAN"])
     with pytest.raises(ValueError, match="unknown variant"):
         reproduce("ablation", data, tmp_path, variants=["Cycle only"])
+
+
+def test_joint_and_paired_baselines_are_tabulated(data, tmp_path):
+    rows = reproduce("baselines", data, tmp_path, budget="paper", overrides=TINY, variants=["BiGAN/ALI", "pix2pix"],
+                     progress=False)
+    bigan, pix2pix = rows
+    assert {"AtoB.l1", "BtoA.cycle_l1"} <= set(bigan) and "AtoB.l1" in pix2pix and "BtoA.cycle_l1" not in pix2pix
+    assert {"g_gan", "g_l1", "d_real"} <= logged_keys(tmp_path / "pix2pix")
+    line = next(x for x in (tmp_path / "results.md").read_text().splitlines() if x.startswith("| pix2pix |"))
+    assert line.endswith("| — | — |")  # no cycle errors for a one-way model
+    # The small budget trains pix2pix's U-Net on whole 128 px images (it cannot take 64 px crops).
+    small = build_config([], ["model.generator=resnet_6blocks", "data.crop_size=64", *BASELINES["pix2pix"],
+                              *VARIANT_BUDGETS["pix2pix"]["small"]])
+    assert (small.model.generator, small.data.crop_size, small.model.norm) == ("unet_128", 128, "batch")
 
 
 def test_cycle_alone_leaves_the_discriminators_untouched():

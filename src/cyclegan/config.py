@@ -25,6 +25,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ModelConfig:
+    method: str = "cyclegan"  # cyclegan | pix2pix (paired data) | bigan (BiGAN/ALI baseline); see cyclegan.methods
     generator: str = "resnet_9blocks"  # resnet_9blocks | resnet_6blocks | unet_128 | unet_256
     discriminator: str = "basic"  # basic (70x70 PatchGAN) | n_layers | pixel (1x1 PixelGAN)
     n_layers_d: int = 3  # only for discriminator = n_layers
@@ -46,6 +47,7 @@ class LossConfig:
     lambda_identity: float = 0.5  # identity loss weight, relative to lambda_a / lambda_b
     lambda_gan: float = 1.0  # weight of the adversarial losses of the generators (0: "cycle alone", no discriminators)
     lambda_self_reg: float = 0.0  # SimGAN-style baseline: weight of |G(a) - a| and |F(b) - b|
+    lambda_l1: float = 100.0  # pix2pix only: weight of |G(a) - b|, the L1 distance to the paired target
     lambda_gp: float = 10.0  # gradient-penalty weight (wgangp only)
     pool_size: int = 50  # image history buffer (Shrivastava et al. 2017); 0 disables it
 
@@ -53,6 +55,7 @@ class LossConfig:
 @dataclass(frozen=True)
 class DataConfig:
     name: str | None = None  # the official dataset a preset is for (`cyclegan datasets download NAME`)
+    mode: str = "unaligned"  # unaligned (trainA/trainB) | aligned (pairs: train/ with A|B side by side, or trainA/trainB by name)
     preprocess: str = "resize_and_crop"  # resize_and_crop | crop | scale_width | scale_width_and_crop | none
     load_size: int = 286
     crop_size: int = 256
@@ -219,6 +222,8 @@ def build_config(configs: list[str | Path] = (), overrides: list[str] = ()) -> C
 
 
 CHOICES = {
+    "model.method": ("cyclegan", "pix2pix", "bigan"),
+    "data.mode": ("unaligned", "aligned"),
     "model.generator": ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256"),
     "model.discriminator": ("basic", "n_layers", "pixel"),
     "model.norm": ("instance", "batch", "syncbatch", "none"),
@@ -270,7 +275,7 @@ def validate(cfg: Config) -> None:
                           "the merged inputs); use instance norm or turn merge_passes off")
     if cfg.eval.max_images is not None and cfg.eval.max_images < 1:
         raise ConfigError("eval.max_images must be at least 1 (or null for all)")
-    for name in ("lambda_a", "lambda_b", "lambda_identity", "lambda_gan", "lambda_self_reg"):
+    for name in ("lambda_a", "lambda_b", "lambda_identity", "lambda_gan", "lambda_self_reg", "lambda_l1"):
         if getattr(cfg.loss, name) < 0:
             raise ConfigError(f"loss.{name} must be >= 0")
     if cfg.loss.lambda_self_reg > 0 and cfg.model.channels_a != cfg.model.channels_b:
@@ -278,3 +283,21 @@ def validate(cfg: Config) -> None:
                           "model.channels_a == model.channels_b")
     if cfg.loss.pool_size < 0:
         raise ConfigError("loss.pool_size must be >= 0")
+    _validate_method(cfg)
+
+
+def _validate_method(cfg: Config) -> None:
+    """The baselines judge (input, output) pairs: an image pool would pair an output with another input."""
+    method = cfg.model.method
+    if method == "cyclegan":
+        return
+    if cfg.loss.pool_size != 0:
+        raise ConfigError(f"model.method={method} trains its discriminator on (input, output) pairs, which an image "
+                          "pool would mismatch: set loss.pool_size=0")
+    if cfg.train.merge_passes:
+        raise ConfigError(f"train.merge_passes is for model.method=cyclegan; turn it off for {method}")
+    if method == "pix2pix" and cfg.data.mode != "aligned":
+        raise ConfigError("model.method=pix2pix learns from pairs: set data.mode=aligned (A|B images in train/, or "
+                          "trainA/trainB files paired by name)")
+    if cfg.loss.gan_mode == "wgangp":
+        raise ConfigError("loss.gan_mode=wgangp (gradient penalty) is implemented for model.method=cyclegan only")

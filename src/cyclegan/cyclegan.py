@@ -25,18 +25,22 @@ OFFICIAL_LOSS_NAMES = {
 
 @dataclass
 class Translations:
-    """Images produced in one generator pass, each (B, C, H, W)."""
+    """Images produced in one generator pass, each (B, C, H, W); a method without a mapping or a
+    cycle (pix2pix, BiGAN) leaves those None."""
 
     fake_b: torch.Tensor  # G(a)
-    rec_a: torch.Tensor  # F(G(a))
-    fake_a: torch.Tensor  # F(b)
-    rec_b: torch.Tensor  # G(F(b))
+    rec_a: torch.Tensor | None = None  # F(G(a))
+    fake_a: torch.Tensor | None = None  # F(b)
+    rec_b: torch.Tensor | None = None  # G(F(b))
     idt_b: torch.Tensor | None = None  # G(b), when computed together with G(a) (merged passes)
     idt_a: torch.Tensor | None = None  # F(a)
 
 
 class CycleGAN(nn.Module):
     """Holds g_ab, g_ba, d_a, d_b and computes the generator and discriminator losses."""
+
+    method = "cyclegan"
+    discriminator_first = False  # the official order: update G, then D (on pooled fakes)
 
     def __init__(self, g_ab: nn.Module, g_ba: nn.Module, d_a: nn.Module, d_b: nn.Module, loss: LossConfig) -> None:
         super().__init__()
@@ -58,6 +62,10 @@ class CycleGAN(nn.Module):
         for net in nets:
             init_weights(net, model.init_type, model.init_gain)
         return cls(*nets, loss)
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The trained networks by checkpoint name."""
+        return {"g_ab": self.g_ab, "g_ba": self.g_ba, "d_a": self.d_a, "d_b": self.d_b}
 
     @property
     def generators(self) -> list[nn.Module]:

@@ -39,7 +39,7 @@ def test_split(root: str | Path) -> tuple[Path, Path]:
 
 
 def _scores_one_way(
-    generator: nn.Module, reconstructor: nn.Module, source_dir: Path, sources: list[Path], references: dict[str, Path],
+    generator: nn.Module, reconstructor: nn.Module | None, source_dir: Path, sources: list[Path], references: dict[str, Path],
     *, channels_in: int, channels_out: int, collect: bool,
 ) -> tuple[Scores, list[np.ndarray]]:
     cycle, paired, fakes = [], [], []
@@ -48,7 +48,8 @@ def _scores_one_way(
         x = to_tensor(image)
         y = translate_tensor(generator, x)  # (C_out, H, W)
         fake = tensor_to_uint8(y)
-        cycle.append(l1(tensor_to_uint8(translate_tensor(reconstructor, y)), np.asarray(image)))
+        if reconstructor is not None:
+            cycle.append(l1(tensor_to_uint8(translate_tensor(reconstructor, y)), np.asarray(image)))
         reference = references.get(image_name(path, source_dir))
         if reference is not None:
             real = load_image(reference, channels_out)
@@ -56,7 +57,7 @@ def _scores_one_way(
                 paired.append(image_scores(fake, np.asarray(real), maps=channels_out == 3))
         if collect:
             fakes.append(fake if fake.ndim == 3 else np.repeat(fake[..., None], 3, axis=2))
-    scores = {"cycle_l1": float(np.mean(cycle))}
+    scores = {"cycle_l1": float(np.mean(cycle))} if cycle else {}
     if paired:
         scores.update(mean_scores(paired))
         scores["paired_images"] = len(paired)
@@ -65,12 +66,13 @@ def _scores_one_way(
 
 
 def evaluate_generators(
-    g_ab: nn.Module, g_ba: nn.Module, test_a: str | Path, test_b: str | Path, *,
+    g_ab: nn.Module, g_ba: nn.Module | None, test_a: str | Path, test_b: str | Path, *,
     channels_a: int = 3, channels_b: int = 3, max_images: int | None = None,
     feature_model: nn.Module | None = None, kid_subsets: int = 100,
 ) -> Scores:
     """Scores of both directions on the images of `test_a` and `test_b` (the first `max_images` of
-    each, by name). The generators are put in eval mode and left so.
+    each, by name). The generators are put in eval mode and left so. Without `g_ba` (pix2pix) only
+    AtoB is scored, and there is no cycle error.
 
     Args:
         feature_model: pytorch-fid's Inception (`metrics.load_fid_inception`) to add FID and KID.
@@ -84,8 +86,11 @@ def evaluate_generators(
         ("AtoB", g_ab, g_ba, test_a, files_a, test_b, channels_a, channels_b),
         ("BtoA", g_ba, g_ab, test_b, files_b, test_a, channels_b, channels_a),
     ):
+        if gen is None:
+            continue
         gen.eval()
-        rec.eval()
+        if rec is not None:
+            rec.eval()
         references = files_by_name(ref_dir)
         scores, fakes = _scores_one_way(gen, rec, source_dir, sources, references, channels_in=cin, channels_out=cout,
                                         collect=feature_model is not None)
@@ -140,7 +145,7 @@ def evaluate_model(model: nn.Module, test_a: Path, test_b: Path, **kwargs) -> Sc
     was_training = model.training
     try:
         with torch.inference_mode():
-            return evaluate_generators(model.g_ab, model.g_ba, test_a, test_b, **kwargs)
+            return evaluate_generators(model.g_ab, getattr(model, "g_ba", None), test_a, test_b, **kwargs)
     finally:
         model.train(was_training)
 

@@ -35,8 +35,14 @@ BASELINES: dict[str, list[str]] = {
     # SimGAN (Shrivastava et al. 2017) as the paper adapts it: adversarial loss + an L1 term keeping
     # the translation close to its input, no cycle.
     "SimGAN": [NO_IDENTITY, "loss.lambda_a=0", "loss.lambda_b=0", "loss.lambda_self_reg=10"],
+    # BiGAN/ALI as the paper adapts them: G and F against one discriminator on (a, G(a)) vs (F(b), b).
+    "BiGAN/ALI": [NO_IDENTITY, "model.method=bigan", "loss.pool_size=0"],
     "GAN alone": ABLATION["GAN alone"],
     "CycleGAN": ABLATION["CycleGAN"],
+    # The paired upper bound, with pix2pix's own settings (Isola et al. 2017): U-Net, batch norm,
+    # dropout, vanilla GAN, L1 x 100, no pool, trained on the pairs (trainA/trainB by name).
+    "pix2pix": [NO_IDENTITY, "model.method=pix2pix", "data.mode=aligned", "loss.pool_size=0", "loss.gan_mode=vanilla",
+                "loss.lambda_l1=100", "model.generator=unet_256", "model.norm=batch", "model.dropout=true"],
 }
 EXPERIMENTS = {"ablation": ABLATION, "baselines": BASELINES}
 # SMALL fits a laptop CPU (the maps benchmark's setting: width 32, 64 px crops of the images,
@@ -45,6 +51,11 @@ BUDGETS: dict[str, list[str]] = {
     "small": ["model.generator=resnet_6blocks", "model.ngf=32", "model.ndf=32", "data.preprocess=crop",
               "data.crop_size=64", "optim.n_epochs=1", "optim.n_epochs_decay=1", "train.sample_every=500"],
     "paper": [],
+}
+# Per-budget adjustments of a variant, applied after its own overrides: the U-Net cannot take the
+# small budget's 64 px crops (7 stride-2 levels need 128 px), so pix2pix trains on whole 128 px images.
+VARIANT_BUDGETS: dict[str, dict[str, list[str]]] = {
+    "pix2pix": {"small": ["model.generator=unet_128", "data.crop_size=128"]},
 }
 # Published full-scale numbers on maps (aerial -> map, 256 px, 200 epochs; GcGAN, Fu et al. CVPR 2019,
 # Table 2), for orientation only: RMSE and pixel accuracy at delta 5.
@@ -83,7 +94,9 @@ def reproduce(
     if unknown:
         raise ValueError(f"unknown variant(s) {', '.join(map(repr, unknown))}; choose from: {', '.join(table)}")
     data, out = Path(data), Path(out)
-    cfgs = {name: build_config(list(configs), [*BUDGETS[budget], *table[name], *overrides]) for name in chosen}
+    cfgs = {name: build_config(list(configs), [*BUDGETS[budget], *table[name],
+                                               *VARIANT_BUDGETS.get(name, {}).get(budget, []), *overrides])
+            for name in chosen}
     rows = []
     for name in chosen:
         run_dir = out / slug(name)
@@ -153,11 +166,12 @@ COLUMNS = [  # (key, header, as percent)
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    """The rows as a markdown table with the columns that every row has."""
-    cols = [c for c in COLUMNS if all(c[0] in r for r in rows)]
+    """The rows as a markdown table with the columns that some row has ("—" where a row has none:
+    pix2pix has no B -> A mapping and no cycle)."""
+    cols = [c for c in COLUMNS if any(c[0] in r for r in rows)]
     lines = ["| variant | " + " | ".join(h for _, h, _ in cols) + " |", "|---" * (len(cols) + 1) + "|"]
     for r in rows:
-        cells = [f"{100 * r[k]:.1f} %" if pct else f"{r[k]:.3f}" if abs(r[k]) < 1 else f"{r[k]:.2f}"
-                 for k, _, pct in cols]
+        cells = ["—" if k not in r else f"{100 * r[k]:.1f} %" if pct else f"{r[k]:.3f}" if abs(r[k]) < 1
+                 else f"{r[k]:.2f}" for k, _, pct in cols]
         lines.append(f"| {r['variant']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)

@@ -21,8 +21,10 @@ from cyclegan.data.transforms import (
     sample_params,
 )
 from cyclegan.data.unaligned import ImageFolderDataset, UnalignedDataset, parse_key
+from cyclegan.data.aligned import AlignedDataset  # noqa: E402 (after unaligned, which it builds on)
 
 __all__ = [
+    "AlignedDataset",
     "IMG_EXTENSIONS",
     "PREPROCESS_MODES",
     "DataError",

@@ -65,6 +65,18 @@ def find_images(folder: str | Path, *, recursive: bool = True, max_count: int | 
     return paths if max_count is None else paths[: max(0, max_count)]
 
 
+def image_name(path: Path, folder: Path) -> str:
+    """The name that pairs an image with its counterpart: its path relative to `folder` without the
+    suffix (`sub/1`), so a `.png` output matches a `.jpg` reference."""
+    return path.relative_to(folder).with_suffix("").as_posix()
+
+
+def files_by_name(folder: str | Path) -> dict[str, Path]:
+    """Image files under `folder` keyed by `image_name`."""
+    folder = Path(folder)
+    return {image_name(p, folder): p for p in find_images(folder)}
+
+
 def _to_8bit(img: Image.Image) -> Image.Image:
     """16-bit, 32-bit integer and float grayscale to mode L; other modes are returned unchanged."""
     if img.mode in _SIXTEEN_BIT_MODES:

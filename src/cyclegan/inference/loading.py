@@ -68,7 +68,8 @@ def load_generator_pair(
     if obj.get("format") == FORMAT:
         other = "BtoA" if direction == "AtoB" else "AtoB"
         net = _from_checkpoint(obj, direction)
-        back = _from_checkpoint(obj, other).to(device).eval() if reverse else None
+        has_other = DIRECTIONS[other] in obj.get("nets", {})
+        back = _from_checkpoint(obj, other).to(device).eval() if reverse and has_other else None
         return net.to(device).eval(), back
     try:
         net = official_generator(obj)
@@ -83,9 +84,13 @@ def read_source(source: str | Path) -> Mapping:
     return load_checkpoint(path) if path.is_dir() else _read_file(path)
 
 
-def generators_from_checkpoint(ckpt: Mapping, device: str | torch.device = "cpu") -> tuple[nn.Module, nn.Module]:
-    """(g_ab, g_ba) of a cyclegan checkpoint, in eval mode on `device`."""
-    return tuple(_from_checkpoint(ckpt, d).to(device).eval() for d in ("AtoB", "BtoA"))
+def generators_from_checkpoint(
+    ckpt: Mapping, device: str | torch.device = "cpu"
+) -> tuple[nn.Module, nn.Module | None]:
+    """(g_ab, g_ba) of a cyclegan checkpoint, in eval mode on `device`; g_ba is None for a method
+    with one generator (pix2pix)."""
+    return tuple(_from_checkpoint(ckpt, d).to(device).eval() if DIRECTIONS[d] in ckpt.get("nets", {}) else None
+                 for d in ("AtoB", "BtoA"))
 
 
 def _read_file(path: Path) -> Mapping:
@@ -118,7 +123,8 @@ def _from_checkpoint(ckpt: Mapping, direction: str) -> nn.Module:
     try:
         state = ckpt["nets"][key]
     except (KeyError, TypeError):
-        raise CheckpointError(f"the checkpoint holds no weights for {key} (nets.{key})") from None
+        only = " (a pix2pix run translates A -> B only)" if m.method == "pix2pix" else ""
+        raise CheckpointError(f"the checkpoint holds no weights for {key} (nets.{key}){only}") from None
     net.load_state_dict(state, strict=True)
     net.in_channels, net.out_channels = in_ch, out_ch
     return net

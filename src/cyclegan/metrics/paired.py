@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from ..data.image_io import find_images, load_image
+from ..data.image_io import files_by_name, find_images, image_name, load_image  # noqa: F401 (image_name: public here too)
 
 PSNR_MAX = 100.0  # dB reported for identical images (MSE 0), so means and JSON stay finite
 MAPS_SIZE = 256
@@ -123,18 +123,6 @@ class PairedResult:
     @property
     def count(self) -> int:
         return len(self.per_image)
-
-
-def image_name(path: Path, folder: Path) -> str:
-    """The name that pairs an image with its counterpart: its path relative to `folder` without the
-    suffix (`sub/1`), so a `.png` output matches a `.jpg` reference."""
-    return path.relative_to(folder).with_suffix("").as_posix()
-
-
-def files_by_name(folder: str | Path) -> dict[str, Path]:
-    """Image files under `folder` keyed by `image_name`."""
-    folder = Path(folder)
-    return {image_name(p, folder): p for p in find_images(folder)}
 
 
 def matched_files(

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import conv_bias, norm_layer
+from .layers import OutputConv2d, OutputConvTranspose2d, conv_bias, norm_layer
 
 
 class ResnetBlock(nn.Module):
@@ -82,7 +82,7 @@ class ResnetGenerator(nn.Module):
             make_norm(ngf),
             nn.ReLU(inplace=True),
             nn.ReflectionPad2d(3),
-            nn.Conv2d(ngf, out_channels, kernel_size=7),
+            OutputConv2d(ngf, out_channels, kernel_size=7),  # float32 even under autocast
             nn.Tanh(),
         )
 
@@ -123,7 +123,7 @@ class UnetGenerator(nn.Module):
         ups = [
             nn.Sequential(
                 nn.ReLU(inplace=True),
-                nn.ConvTranspose2d(2 * ngf, out_channels, 4, stride=2, padding=1),
+                OutputConvTranspose2d(2 * ngf, out_channels, 4, stride=2, padding=1),  # float32 under autocast
                 nn.Tanh(),
             )
         ]

@@ -2,7 +2,7 @@
 
 Layout of a checkpoint (a dict of tensors, numbers, strings, lists and dicts only, so that
 `torch.load(..., weights_only=True)` reads it):
-    format, version, config (Config.to_dict()), nets {g_ab, g_ba, d_a, d_b}, optim {g, d},
+    format, version, config (Config.to_dict()), nets {g_ab, g_ba, d_a, d_b} (the method's `networks()`), optim {g, d},
     sched {g, d}, pools {a, b}, rng {torch, cuda}, progress {epoch, batch_in_epoch, step, skipped}
 A run dir holds `checkpoints/latest.pt` (and periodic `checkpoints/epoch_NNN.pt`).
 """

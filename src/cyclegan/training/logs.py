@@ -51,15 +51,15 @@ class LossLog:
 
 
 def save_sample_grid(path: Path, real_a: torch.Tensor, real_b: torch.Tensor, t: Any) -> torch.Tensor:
-    """Write real_a | fake_b | rec_a over real_b | fake_a | rec_b (first image of the batch) and
-    return the grid, (3, H, W) in [-1, 1]."""
+    """Write real_a | fake_b | rec_a over real_b | fake_a | rec_b (first image of the batch; a method
+    without fake_a or the cycle images leaves them out) and return the grid, (3, H, W) in [-1, 1]."""
 
     def rgb(x: torch.Tensor) -> torch.Tensor:
         x = x[0].detach().float().cpu()
         return x.expand(3, -1, -1) if x.shape[0] == 1 else x
 
-    top = torch.cat([rgb(real_a), rgb(t.fake_b), rgb(t.rec_a)], dim=2)
-    bottom = torch.cat([rgb(real_b), rgb(t.fake_a), rgb(t.rec_b)], dim=2)
+    top = torch.cat([rgb(x) for x in (real_a, t.fake_b, t.rec_a) if x is not None], dim=2)
+    bottom = torch.cat([rgb(x) for x in (real_b, t.fake_a, t.rec_b) if x is not None], dim=2)
     if top.shape[2] != bottom.shape[2]:  # domains of different sizes: pad the narrower row
         w = max(top.shape[2], bottom.shape[2])
         top, bottom = (torch.nn.functional.pad(r, (0, w - r.shape[2]), value=1.0) for r in (top, bottom))

@@ -26,6 +26,7 @@ from tqdm import tqdm
 
 from ..atomic import atomic_write_text
 from ..config import Config
+from ..data.aligned import AlignedDataset
 from ..data.unaligned import UnalignedDataset
 from . import distributed
 from .checkpoint import atomic_copy, load_checkpoint
@@ -44,7 +45,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 
-def make_loader(dataset: UnalignedDataset, run: Run) -> DataLoader:
+def make_loader(dataset: UnalignedDataset | AlignedDataset, run: Run) -> DataLoader:
     p, cfg = run.progress, run.cfg
     sampler = EpochSampler(
         len(dataset), seed=cfg.train.seed, epoch=p.epoch, shuffle=not cfg.data.serial_batches,
@@ -74,7 +75,7 @@ def _losses_over_ranks(run: Run, losses: dict[str, torch.Tensor], stop: StopRequ
 
 
 def train_one_epoch(
-    run: Run, dataset: UnalignedDataset, log: LossLog | None, bar: tqdm, writer: Any, max_steps: int | None,
+    run: Run, dataset: UnalignedDataset | AlignedDataset, log: LossLog | None, bar: tqdm, writer: Any, max_steps: int | None,
     stop: StopRequest,
 ) -> bool:
     """Train until the end of the epoch, `max_steps` or a stop request; returns whether the epoch ended."""
@@ -150,7 +151,8 @@ def train(
         raise ValueError("train.precision=fp16 needs a CUDA device; on the CPU use train.precision=bf16")
 
     # Open the data first: a bad DATAROOT fails before anything is written.
-    dataset = UnalignedDataset.from_root(
+    datasets = {"unaligned": UnalignedDataset, "aligned": AlignedDataset}
+    dataset = datasets[cfg.data.mode].from_root(
         dataroot, cfg.data, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b
     )
     ctx, dist_device = distributed.init_distributed(device or cfg.train.device, cfg.train.dist_timeout_s)
@@ -166,9 +168,11 @@ def train(
 
 def _train(
     cfg: Config, dataroot: Path, run_dir: Path, dev: torch.device, ctx: distributed.DistributedContext,
-    ckpt: dict[str, Any] | None, dataset: UnalignedDataset, *, max_steps: int | None, progress: bool,
+    ckpt: dict[str, Any] | None, dataset: UnalignedDataset | AlignedDataset, *, max_steps: int | None, progress: bool,
 ) -> Progress:
     main = ctx.is_main
+    if ctx.enabled and cfg.model.method != "cyclegan":
+        raise ValueError(f"data-parallel training supports model.method=cyclegan; train {cfg.model.method} in one process")
     if cfg.model.norm == "syncbatch" and ctx.enabled and dev.type != "cuda":
         raise ValueError("model.norm=syncbatch needs CUDA processes (PyTorch's SyncBatchNorm); with CPU "
                          "processes use model.norm=batch (statistics per process)")

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import Sampler
 
 from ..config import Config
-from ..cyclegan import CycleGAN
+from ..methods import build_model
 from ..pool import ImagePool
 from .checkpoint import FORMAT, VERSION, atomic_copy, atomic_save
 from .distributed import DistributedContext
@@ -96,7 +96,7 @@ class Run:
         self.cfg, self.run_dir, self.dataroot, self.device = cfg, run_dir, dataroot, device
         self.ctx = ctx or DistributedContext()
         torch.manual_seed(cfg.train.seed)
-        self.model = CycleGAN.from_config(cfg.model, cfg.loss).to(device)
+        self.model = build_model(cfg.model, cfg.loss).to(device)
         if cfg.model.norm == "syncbatch" and self.ctx.enabled:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         rank = self.ctx.rank
@@ -111,7 +111,7 @@ class Run:
         self.scalers = GradScalers(device, cfg.train.precision)
         self.progress = Progress(samples_in_epoch=0, world_size=self.ctx.world_size)
         if cfg.train.compile:
-            for net in (self.model.g_ab, self.model.g_ba, self.model.d_a, self.model.d_b):
+            for net in self.model.networks().values():
                 net.compile()  # in place: parameter names and checkpoints stay as they are
 
     @property
@@ -125,7 +125,7 @@ class Run:
             "version": VERSION,
             "config": self.cfg.to_dict(),
             "run": {"dataroot": str(self.dataroot)},
-            "nets": {name: getattr(m, name).state_dict() for name in ("g_ab", "g_ba", "d_a", "d_b")},
+            "nets": {name: net.state_dict() for name, net in m.networks().items()},
             "optim": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
             "sched": {"g": self.sched_g.state_dict(), "d": self.sched_d.state_dict()},
             "pools": {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()},
@@ -143,8 +143,9 @@ class Run:
         self.passes = wrap(self.model, self.device, merge=self.cfg.train.merge_passes)
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
+        nets = self.model.networks()
         for name, sd in ckpt["nets"].items():
-            getattr(self.model, name).load_state_dict(sd)
+            nets[name].load_state_dict(sd)
         self.opt_g.load_state_dict(ckpt["optim"]["g"])
         self.opt_d.load_state_dict(ckpt["optim"]["d"])
         self.sched_g.load_state_dict(ckpt["sched"]["g"])
@@ -184,8 +185,9 @@ class Run:
         return path
 
     def export_official(self, folder: Path | None = None) -> list[Path]:
-        """Write both generators as official-layout state dicts (`latest_net_G_A.pth`: A->B,
-        `latest_net_G_B.pth`: B->A), loadable by the official test.py."""
+        """Write the generators as official-layout state dicts (`latest_net_G_A.pth`: A->B,
+        `latest_net_G_B.pth`: B->A; pix2pix: `latest_net_G.pth`), loadable by the official test.py."""
         if not self.ctx.is_main:
             return []
-        return write_official_generators(self.model.g_ab, self.model.g_ba, folder or self.run_dir / "generators")
+        nets = self.model.networks()
+        return write_official_generators(nets["g_ab"], nets.get("g_ba"), folder or self.run_dir / "generators")

@@ -1,8 +1,11 @@
-"""One CycleGAN optimisation step, in the official order (paper Sec. 4, Algorithm of the
-official `CycleGANModel.optimize_parameters`):
+"""One optimisation step, in the official order. For CycleGAN (`CycleGANModel.optimize_parameters`,
+paper Sec. 4):
 
 1. translate both ways; with both discriminators frozen, one Adam step on g_ab + g_ba;
 2. one Adam step on d_a + d_b, each trained on real images and on fakes drawn from its history pool.
+
+Other objectives (`cyclegan.methods`) go through the same two steps; pix2pix steps its
+discriminator first (`discriminator_first`), as the official `Pix2PixModel` does.
 """
 
 from __future__ import annotations
@@ -18,10 +21,10 @@ from ..precision import autocast
 
 
 def build_optimizers(model: CycleGAN, cfg: OptimConfig) -> tuple[torch.optim.Adam, torch.optim.Adam]:
-    """Adam over both generators, and Adam over both discriminators (lr 2e-4, betas (0.5, 0.999))."""
+    """Adam over the generators, and Adam over the discriminators (lr 2e-4, betas (0.5, 0.999))."""
     betas = (cfg.beta1, cfg.beta2)
-    opt_g = torch.optim.Adam(itertools.chain(model.g_ab.parameters(), model.g_ba.parameters()), lr=cfg.lr, betas=betas)
-    opt_d = torch.optim.Adam(itertools.chain(model.d_a.parameters(), model.d_b.parameters()), lr=cfg.lr, betas=betas)
+    opt_g = torch.optim.Adam(itertools.chain(*(g.parameters() for g in model.generators)), lr=cfg.lr, betas=betas)
+    opt_d = torch.optim.Adam(itertools.chain(*(d.parameters() for d in model.discriminators)), lr=cfg.lr, betas=betas)
     return opt_g, opt_d
 
 
@@ -72,36 +75,43 @@ def train_step(
             `training.distributed`, which run the networks and all-reduce their gradients.
     """
     amp = autocast(real_a.device, precision)
-    scale_g = scalers.g.scale if scalers is not None else (lambda x: x)
-    scale_d = scalers.d.scale if scalers is not None else (lambda x: x)
     with amp:
         if passes is not None:
             t = Translations(*passes[0](real_a, real_b))
         else:
             t = model.translate_merged(real_a, real_b) if merge_passes else model.translate(real_a, real_b)
 
-    set_requires_grad(model.discriminators, False)
-    opt_g.zero_grad(set_to_none=True)
-    with amp:
-        g_losses = model.generator_losses(real_a, real_b, t)
-    scale_g(g_losses["total"]).backward()
-    _step(opt_g, scalers.g if scalers is not None else None)
-    set_requires_grad(model.discriminators, True)
+    def generator_step() -> dict[str, torch.Tensor]:
+        set_requires_grad(model.discriminators, False)
+        opt_g.zero_grad(set_to_none=True)
+        with amp:
+            losses = model.generator_losses(real_a, real_b, t)
+        (scalers.g.scale(losses["total"]) if scalers is not None else losses["total"]).backward()
+        _step(opt_g, scalers.g if scalers is not None else None)
+        set_requires_grad(model.discriminators, True)
+        return losses
 
-    if model.loss_cfg.lambda_gan == 0:  # no adversarial loss ("cycle alone"): nothing to train the discriminators for
-        return _finish({k: v for k, v in g_losses.items() if k != "total"}, sync_losses), t
-    opt_d.zero_grad(set_to_none=True)
-    fake_b = pool_b.query(t.fake_b.detach().float())
-    fake_a = pool_a.query(t.fake_a.detach().float())
-    with amp:
-        if passes is not None:
-            d_b, d_a = passes[1](real_a, real_b, fake_a, fake_b)
-            d_losses = {"d_b": d_b, "d_a": d_a, "total": d_a + d_b}
-        else:
-            d_losses = model.discriminator_losses(real_a, real_b, fake_a, fake_b)
-    scale_d(d_losses["total"]).backward()
-    _step(opt_d, scalers.d if scalers is not None else None)
+    def discriminator_step() -> dict[str, torch.Tensor]:
+        opt_d.zero_grad(set_to_none=True)
+        fake_b = pool_b.query(t.fake_b.detach().float())
+        fake_a = pool_a.query(t.fake_a.detach().float()) if t.fake_a is not None else None
+        with amp:
+            if passes is not None:
+                d_b, d_a = passes[1](real_a, real_b, fake_a, fake_b)
+                losses = {"d_b": d_b, "d_a": d_a, "total": d_a + d_b}
+            else:
+                losses = model.discriminator_losses(real_a, real_b, fake_a, fake_b)
+        (scalers.d.scale(losses["total"]) if scalers is not None else losses["total"]).backward()
+        _step(opt_d, scalers.d if scalers is not None else None)
+        return losses
 
+    if model.discriminator_first:
+        d_losses = discriminator_step()
+        g_losses = generator_step()
+    else:
+        g_losses = generator_step()
+        # Without an adversarial loss ("cycle alone") there is nothing to train the discriminators for.
+        d_losses = discriminator_step() if model.loss_cfg.lambda_gan != 0 else {}
     return _finish({k: v for k, v in (*g_losses.items(), *d_losses.items()) if k != "total"}, sync_losses), t
 
 

@@ -1,0 +1,83 @@
+"""BiGAN (Donahue et al., ICLR 2017) / ALI (Dumoulin et al., ICLR 2017), adapted as in the CycleGAN
+paper (Sec. 5.1.3): instead of a generator z -> x and an encoder x -> z, a mapping G: A -> B and an
+inverse F: B -> A, trained against one discriminator on *joint* pairs stacked along the channels.
+
+Names: `g_ab` is G, `g_ba` is F, `d_joint` judges an (a, b) pair: it is trained to tell
+(a, G(a)) (label "real") from (F(b), b) (label "fake"), and both mappings are trained to make it
+swap the two. At the optimum the joint distributions of (a, G(a)) and (F(b), b) match, so F inverts G.
+
+    L_D = 0.5 [GAN(D(a, G(a)), real) + GAN(D(F(b), b), fake)]
+    L_G = GAN(D(a, G(a)), fake) + GAN(D(F(b), b), real)
+
+No image pool (a pooled output would lose its input) and no cycle or identity loss.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..config import LossConfig, ModelConfig
+from ..cyclegan import Translations
+from ..losses import gan_loss
+from ..nn import build_discriminator, build_generator, init_weights
+
+
+class BiGAN(nn.Module):
+    """Holds g_ab, g_ba and the joint discriminator d_joint; computes their losses."""
+
+    method = "bigan"
+    discriminator_first = False
+
+    def __init__(self, g_ab: nn.Module, g_ba: nn.Module, d_joint: nn.Module, loss: LossConfig) -> None:
+        super().__init__()
+        self.g_ab, self.g_ba, self.d_joint = g_ab, g_ba, d_joint
+        self.loss_cfg = loss
+
+    @classmethod
+    def from_config(cls, model: ModelConfig, loss: LossConfig) -> BiGAN:
+        ca, cb = model.channels_a, model.channels_b
+        g_kw = dict(ngf=model.ngf, norm=model.norm, dropout=model.dropout)
+        nets = [
+            build_generator(model.generator, ca, cb, **g_kw),
+            build_generator(model.generator, cb, ca, **g_kw),
+            build_discriminator(model.discriminator, ca + cb, ndf=model.ndf, n_layers=model.n_layers_d, norm=model.norm),
+        ]
+        for net in nets:
+            init_weights(net, model.init_type, model.init_gain)
+        return cls(*nets, loss)
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"g_ab": self.g_ab, "g_ba": self.g_ba, "d_joint": self.d_joint}
+
+    @property
+    def generators(self) -> list[nn.Module]:
+        return [self.g_ab, self.g_ba]
+
+    @property
+    def discriminators(self) -> list[nn.Module]:
+        return [self.d_joint]
+
+    def translate(self, real_a: torch.Tensor, real_b: torch.Tensor) -> Translations:
+        return Translations(fake_b=self.g_ab(real_a), fake_a=self.g_ba(real_b))
+
+    def judge(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The joint discriminator's patch scores for the pair (a, b)."""
+        return self.d_joint(torch.cat([a, b.to(a.dtype)], dim=1))
+
+    def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, t: Translations) -> dict[str, torch.Tensor]:
+        c = self.loss_cfg
+        losses = {  # each mapping wants its pairs taken for the other's
+            "g_ab": gan_loss(self.judge(real_a, t.fake_b), False, c.gan_mode) * c.lambda_gan,
+            "g_ba": gan_loss(self.judge(t.fake_a, real_b), True, c.gan_mode) * c.lambda_gan,
+        }
+        losses["total"] = losses["g_ab"] + losses["g_ba"]
+        return losses
+
+    def discriminator_losses(
+        self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor, fake_b: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        mode = self.loss_cfg.gan_mode
+        forward = gan_loss(self.judge(real_a, fake_b.detach()), True, mode)
+        backward = gan_loss(self.judge(fake_a.detach(), real_b), False, mode)
+        return {"d_joint": 0.5 * (forward + backward), "total": 0.5 * (forward + backward)}

@@ -1,0 +1,80 @@
+"""pix2pix (Isola et al., CVPR 2017): a conditional GAN trained on *paired* images, the upper bound
+of the CycleGAN paper's comparisons (Sec. 5.1.3, Tables 1-3).
+
+Names: `g_ab` is G: A -> B (official netG); `d_b` (official netD) is a conditional PatchGAN that
+judges an (a, b) pair stacked along the channels: real (a, b) against (a, G(a)).
+
+    L_G = GAN(D(a, G(a)), real) + lambda_l1 |G(a) - b|_1
+    L_D = 0.5 [GAN(D(a, b), real) + GAN(D(a, G(a)), fake)]
+
+As in the official `pix2pix_model.py`, the discriminator steps first and there is no image pool.
+The paper's settings (the `pix2pix` preset): U-Net 256, batch norm, dropout, vanilla GAN, lambda_l1 = 100.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..config import LossConfig, ModelConfig
+from ..cyclegan import Translations
+from ..losses import gan_loss
+from ..nn import build_discriminator, build_generator, init_weights
+
+
+class Pix2Pix(nn.Module):
+    """Holds g_ab and the conditional discriminator d_b; computes their losses."""
+
+    method = "pix2pix"
+    discriminator_first = True  # the official order: update D, then G against the updated D
+
+    def __init__(self, g_ab: nn.Module, d_b: nn.Module, loss: LossConfig) -> None:
+        super().__init__()
+        self.g_ab, self.d_b = g_ab, d_b
+        self.loss_cfg = loss
+
+    @classmethod
+    def from_config(cls, model: ModelConfig, loss: LossConfig) -> Pix2Pix:
+        ca, cb = model.channels_a, model.channels_b
+        nets = [
+            build_generator(model.generator, ca, cb, ngf=model.ngf, norm=model.norm, dropout=model.dropout),
+            build_discriminator(model.discriminator, ca + cb, ndf=model.ndf, n_layers=model.n_layers_d, norm=model.norm),
+        ]
+        for net in nets:
+            init_weights(net, model.init_type, model.init_gain)
+        return cls(*nets, loss)
+
+    def networks(self) -> dict[str, nn.Module]:
+        return {"g_ab": self.g_ab, "d_b": self.d_b}
+
+    @property
+    def generators(self) -> list[nn.Module]:
+        return [self.g_ab]
+
+    @property
+    def discriminators(self) -> list[nn.Module]:
+        return [self.d_b]
+
+    def translate(self, real_a: torch.Tensor, real_b: torch.Tensor) -> Translations:
+        return Translations(fake_b=self.g_ab(real_a))
+
+    def judge(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """The conditional discriminator's patch scores for the pair (a, b)."""
+        return self.d_b(torch.cat([a, b.to(a.dtype)], dim=1))
+
+    def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, t: Translations) -> dict[str, torch.Tensor]:
+        c = self.loss_cfg
+        losses = {"g_gan": gan_loss(self.judge(real_a, t.fake_b), True, c.gan_mode, for_discriminator=False)}
+        if c.lambda_l1 > 0:
+            losses["g_l1"] = F.l1_loss(t.fake_b.float(), real_b.float()) * c.lambda_l1
+        losses["total"] = sum(losses.values())
+        return losses
+
+    def discriminator_losses(
+        self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor | None, fake_b: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        mode = self.loss_cfg.gan_mode
+        d_fake = gan_loss(self.judge(real_a, fake_b.detach()), False, mode)
+        d_real = gan_loss(self.judge(real_a, real_b), True, mode)
+        return {"d_fake": d_fake, "d_real": d_real, "total": 0.5 * (d_fake + d_real)}

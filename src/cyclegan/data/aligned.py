@@ -1,0 +1,111 @@
+"""Paired training images for pix2pix (Isola et al. 2017), the official `aligned_dataset.py`.
+
+Two layouts are read:
+- `DATAROOT/{phase}/*.jpg` with A and B side by side in each file (A left, B right): the pix2pix
+  datasets (facades, maps, cityscapes, edges2shoes...);
+- `DATAROOT/{phase}A` and `DATAROOT/{phase}B` with the pairs sharing a file name (e.g. maps_128).
+
+Both images of a pair get the same resize, crop and flip, so they stay pixel-aligned.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import Dataset
+
+from cyclegan.config import DataConfig
+from cyclegan.data.image_io import DataError, files_by_name, find_images, load_image
+from cyclegan.data.transforms import apply_transform, check_config, sample_params
+from cyclegan.data.unaligned import Key, item_rng, parse_key
+
+logger = logging.getLogger(__name__)
+
+
+class AlignedDataset(Dataset):
+    """Pairs (a, b) preprocessed together: {"a", "b": (C, H, W) float32 in [-1, 1], "a_path",
+    "b_path": str, "skipped": int}. Keys are `(index, seed)` as in `UnalignedDataset`. An unreadable
+    pair (or one whose two images differ in size) is logged once and replaced by the next pair.
+
+    Args:
+        pairs: (A file, B file) per item; the same file twice means A|B side by side.
+    """
+
+    def __init__(self, pairs: list[tuple[Path, Path]], cfg: DataConfig, *, channels_a: int = 3, channels_b: int = 3,
+                 max_skips: int = 50) -> None:
+        check_config(cfg)
+        if not pairs:
+            raise DataError("no image pairs to train on")
+        self.pairs = pairs[: cfg.max_dataset_size] if cfg.max_dataset_size else pairs
+        self.cfg, self.channels_a, self.channels_b = cfg, channels_a, channels_b
+        self.max_skips = max(1, max_skips)
+        self.bad: set[int] = set()
+
+    @classmethod
+    def from_root(cls, dataroot: str | Path, cfg: DataConfig, phase: str = "train", **kwargs: Any) -> AlignedDataset:
+        """`dataroot/{phase}` (A|B side by side) if it exists, else `dataroot/{phase}A` + `{phase}B` by name."""
+        root = Path(dataroot)
+        side_by_side, folder_a, folder_b = root / phase, root / f"{phase}A", root / f"{phase}B"
+        if side_by_side.is_dir():
+            return cls([(p, p) for p in find_images(side_by_side)], cfg, **kwargs)
+        if not (folder_a.is_dir() and folder_b.is_dir()):
+            raise DataError(f"expected paired data in {side_by_side} (A|B side by side in each image) or in "
+                            f"{folder_a} and {folder_b} (pairs share a file name)")
+        a, b = files_by_name(folder_a), files_by_name(folder_b)
+        names = sorted(set(a) & set(b))
+        if not names:
+            raise DataError(f"no image in {folder_a} has a partner of the same name in {folder_b}; "
+                            "data.mode=aligned needs pairs (or use data.mode=unaligned)")
+        unpaired = len(a) + len(b) - 2 * len(names)
+        if unpaired:
+            logger.warning("%d images in %s / %s have no partner of the same name and are left out",
+                           unpaired, folder_a, folder_b)
+        return cls([(a[n], b[n]) for n in names], cfg, **kwargs)
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def load_pair(self, index: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+        path_a, path_b = self.pairs[index]
+        if path_a == path_b:  # A|B side by side
+            ab = load_image(path_a, 3)
+            w, h = ab.size
+            img_a, img_b = ab.crop((0, 0, w // 2, h)), ab.crop((w // 2, 0, w // 2 * 2, h))  # grey: converted below
+        else:
+            img_a, img_b = load_image(path_a, self.channels_a), load_image(path_b, self.channels_b)
+        if img_a.size != img_b.size:
+            raise DataError(f"the pair {path_a.name} / {path_b.name} has two sizes ({img_a.size} and {img_b.size})")
+        params = sample_params(self.cfg, img_a.size, random.Random(seed))
+        return tuple(apply_transform(img, self.cfg, params, grayscale=c == 1)
+                     for img, c in ((img_a, self.channels_a), (img_b, self.channels_b)))
+
+    def __getitem__(self, key: Key) -> dict[str, Any]:
+        index, seed = parse_key(key)
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"index {index} out of range for a dataset of {n} pairs")
+        index %= n
+        seed = item_rng(index, seed).getrandbits(64)
+        for skipped in range(min(self.max_skips, n)):
+            i = (index + skipped) % n
+            if i in self.bad:
+                continue
+            try:
+                a, b = self.load_pair(i, seed)
+            except DataError as e:
+                self.bad.add(i)
+                logger.warning("skipping pair %s: %s", self.pairs[i][0], e)
+                continue
+            path_a, path_b = self.pairs[i]
+            return {"a": a, "b": b, "a_path": str(path_a), "b_path": str(path_b), "skipped": skipped}
+        raise DataError(f"too many unreadable pairs in a row from {self.pairs[index][0]} (see the warnings above); "
+                        "fix or remove them")
+
+    def __repr__(self) -> str:
+        return f"AlignedDataset({len(self.pairs)} pairs from {self.pairs[0][0].parent})"
+
+
