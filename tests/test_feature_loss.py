@@ -91,7 +91,7 @@ def test_feature_loss_run_trains_checkpoints_without_the_extractor_and_resumes(d
     assert "cycle_a" in rows[-1] and rows[-1]["cycle_a"] == 0  # no cycle in this baseline
 
 
-def test_feature_loss_config_is_validated(vgg16_file):
+def test_feature_loss_config_is_validated(data, tmp_path):
     with pytest.raises(ConfigError, match="lambda_feature must be >= 0"):
         tiny_config("loss.lambda_feature=-1")
     with pytest.raises(ConfigError, match="unknown feature network 'resnet50'; choose one of: vgg16"):
@@ -103,6 +103,9 @@ def test_feature_loss_config_is_validated(vgg16_file):
     a = torch.zeros(1, 3, 32, 32)
     with pytest.raises(FileNotFoundError, match="/nonexistent/vgg16.pth does not exist"):
         model.generator_losses(a, a, model.translate(a, a))
+    with pytest.raises(FileNotFoundError, match="/nonexistent/vgg16.pth does not exist"):
+        train(data, tmp_path / "run", cfg, progress=False)  # before the first step
+    assert not (tmp_path / "run" / "losses.jsonl").exists()
 
 
 def test_cli_reproduce_baselines_with_local_feature_weights(data, vgg16_file, tmp_path):
