@@ -14,7 +14,7 @@ import torch
 
 from cyclegan.config import ConfigError
 from cyclegan.cyclegan import CycleGAN
-from cyclegan.experiments import BASELINES, slug
+from cyclegan.experiments import BASELINES, reproduce, slug
 from cyclegan.nn.features import load_feature_extractor
 from cyclegan.pool import ImagePool
 from cyclegan.training.checkpoint import load_checkpoint
@@ -117,3 +117,14 @@ def test_cli_reproduce_baselines_with_local_feature_weights(data, vgg16_file, tm
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"| {VARIANT} |" in res.stdout
     assert "feat_ab" in (tmp_path / slug(VARIANT) / "losses.jsonl").read_text()
+    # Where the weights are read from is not part of the run: another path reuses the finished run.
+    stamp = (tmp_path / slug(VARIANT) / "checkpoints" / "latest.pt").stat().st_mtime_ns
+    copy = tmp_path / "elsewhere.pth"
+    copy.write_bytes(vgg16_file.read_bytes())
+    rows = reproduce("baselines", data, tmp_path, budget="paper", variants=[VARIANT], max_test=1, progress=False,
+                     overrides=[*TINY, f"loss.feature_weights={copy}"])
+    assert rows[0]["variant"] == VARIANT
+    assert (tmp_path / slug(VARIANT) / "checkpoints" / "latest.pt").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="another config"):
+        reproduce("baselines", data, tmp_path, budget="paper", variants=[VARIANT], progress=False,
+                  overrides=[*TINY, f"loss.feature_weights={copy}", "loss.feature_layer=relu3_1"])

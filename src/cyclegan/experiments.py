@@ -10,6 +10,7 @@ The ablation rows run without the identity loss (the paper uses it only for pain
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import re
@@ -96,7 +97,7 @@ def reproduce(
         latest = run_dir / "checkpoints" / "latest.pt"
         if latest.exists():
             ckpt = load_checkpoint(run_dir)
-            if Config.from_dict(ckpt["config"]) != cfgs[name]:  # fields added since the run take their defaults
+            if not _same_training(Config.from_dict(ckpt["config"]), cfgs[name]):
                 raise ValueError(f"{run_dir} holds a run with another config; use another --out or remove it")
             p, total = ckpt["progress"], cfgs[name].optim.n_epochs + cfgs[name].optim.n_epochs_decay
             if p["epoch"] <= total:
@@ -112,6 +113,16 @@ def reproduce(
                                                         "rows": rows}, indent=2) + "\n")
     atomic_write_text(out / "results.md", markdown_table(rows) + "\n")
     return rows
+
+
+def _same_training(a: Config, b: Config) -> bool:
+    """Whether two configs train the same run: equal except where the feature network's weights are
+    read from (a local file or the download cache). Fields added since a run was written take their
+    defaults (`Config.from_dict`)."""
+    def strip(c: Config) -> Config:
+        return dataclasses.replace(c, loss=dataclasses.replace(c.loss, feature_weights=None))
+
+    return strip(a) == strip(b)
 
 
 def _scores(run_dir: Path, data: Path, max_test: int | None, segmentation: str | None, device: str | None,
