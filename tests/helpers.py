@@ -21,3 +21,25 @@ def tiny_dataset(root: Path, n_train: int = 6, n_test: int = 2, size: int = 32) 
 
 def tiny_config(*extra: str):
     return build_config(overrides=[*TINY, *extra])
+
+
+def random_vgg_weights(path: Path, name: str = "vgg16", seed: int = 0) -> Path:
+    """Write a seeded random state dict in the layout of torchvision's released VGG file (He-initialised
+    so that deep activations keep the scale of pretrained ones, plus small stand-in classifier keys,
+    which loading must ignore) to `path`."""
+    import torch
+    from torch import nn
+
+    from cyclegan.nn.features import feature_network
+
+    torch.manual_seed(seed)
+    net = feature_network(name).build()
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.uniform_(m.bias, -0.1, 0.1)
+    state = dict(net.state_dict())
+    state.update({"classifier.0.weight": torch.zeros(4, 8), "classifier.0.bias": torch.zeros(4)})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, path)
+    return path

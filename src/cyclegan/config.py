@@ -47,6 +47,10 @@ class LossConfig:
     lambda_identity: float = 0.5  # identity loss weight, relative to lambda_a / lambda_b
     lambda_gan: float = 1.0  # weight of the adversarial losses of the generators (0: "cycle alone", no discriminators)
     lambda_self_reg: float = 0.0  # SimGAN-style baseline: weight of |G(a) - a| and |F(b) - b|
+    lambda_feature: float = 0.0  # feature-loss baseline: weight of |phi(G(a)) - phi(a)| and |phi(F(b)) - phi(b)|
+    feature_network: str = "vgg16"  # phi: a pretrained network of cyclegan.nn.features (vgg16 | vgg19)
+    feature_layer: str = "relu4_2"  # phi's layer (the paper: VGG-16 relu4_2)
+    feature_weights: str | None = None  # phi's weights file (torchvision's vgg16-397923af.pth); None: download once
     lambda_l1: float = 100.0  # pix2pix only: weight of |G(a) - b|, the L1 distance to the paired target
     lambda_gp: float = 10.0  # gradient-penalty weight (wgangp only)
     pool_size: int = 50  # image history buffer (Shrivastava et al. 2017); 0 disables it
@@ -275,12 +279,19 @@ def validate(cfg: Config) -> None:
                           "the merged inputs); use instance norm or turn merge_passes off")
     if cfg.eval.max_images is not None and cfg.eval.max_images < 1:
         raise ConfigError("eval.max_images must be at least 1 (or null for all)")
-    for name in ("lambda_a", "lambda_b", "lambda_identity", "lambda_gan", "lambda_self_reg", "lambda_l1"):
+    for name in ("lambda_a", "lambda_b", "lambda_identity", "lambda_gan", "lambda_self_reg", "lambda_l1", "lambda_feature"):
         if getattr(cfg.loss, name) < 0:
             raise ConfigError(f"loss.{name} must be >= 0")
     if cfg.loss.lambda_self_reg > 0 and cfg.model.channels_a != cfg.model.channels_b:
         raise ConfigError("loss.lambda_self_reg compares an image with its translation: it needs "
                           "model.channels_a == model.channels_b")
+    if cfg.loss.lambda_feature > 0:
+        from .nn.features import check_layers  # torch only; the weights are not read here
+
+        try:
+            check_layers(cfg.loss.feature_network, [cfg.loss.feature_layer])
+        except ValueError as e:
+            raise ConfigError(f"loss.feature_network / loss.feature_layer: {e}") from None
     if cfg.loss.pool_size < 0:
         raise ConfigError("loss.pool_size must be >= 0")
     _validate_method(cfg)
@@ -291,6 +302,9 @@ def _validate_method(cfg: Config) -> None:
     method = cfg.model.method
     if method == "cyclegan":
         return
+    extra = [k for k in ("lambda_self_reg", "lambda_feature") if getattr(cfg.loss, k) > 0]
+    if extra:
+        raise ConfigError(f"loss.{extra[0]} is a term of the cyclegan objective; model.method={method} has no use for it")
     if cfg.loss.pool_size != 0:
         raise ConfigError(f"model.method={method} trains its discriminator on (input, output) pairs, which an image "
                           "pool would mismatch: set loss.pool_size=0")

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from .config import LossConfig, ModelConfig
-from .losses import cycle_loss, gan_loss, gradient_penalty, identity_loss
+from .losses import cycle_loss, feature_loss, gan_loss, gradient_penalty, identity_loss
 from .nn import build_discriminator, build_generator, init_weights
 
 # Our loss names -> the names the official code logs (used to compare against its logs).
@@ -42,10 +42,16 @@ class CycleGAN(nn.Module):
     method = "cyclegan"
     discriminator_first = False  # the official order: update G, then D (on pooled fakes)
 
-    def __init__(self, g_ab: nn.Module, g_ba: nn.Module, d_a: nn.Module, d_b: nn.Module, loss: LossConfig) -> None:
+    def __init__(self, g_ab: nn.Module, g_ba: nn.Module, d_a: nn.Module, d_b: nn.Module, loss: LossConfig, *,
+                 features: nn.Module | None = None) -> None:
+        """`features`: the frozen network phi of the feature loss (`nn.features.FeatureExtractor`
+        returning `loss.feature_layer`); None builds it from `loss` when the loss first needs it."""
         super().__init__()
         self.g_ab, self.g_ba, self.d_a, self.d_b = g_ab, g_ba, d_a, d_b
         self.loss_cfg = loss
+        # Not a submodule: never trained, not in state_dict() (so not in checkpoints), not wrapped by
+        # DDP or compiled; `feature_extractor` moves it to the images' device.
+        object.__setattr__(self, "_features", features)
 
     @classmethod
     def from_config(cls, model: ModelConfig, loss: LossConfig) -> CycleGAN:
@@ -75,6 +81,19 @@ class CycleGAN(nn.Module):
     def discriminators(self) -> list[nn.Module]:
         return [self.d_a, self.d_b]
 
+    def feature_extractor(self, device: torch.device) -> nn.Module:
+        """The feature loss's frozen network on `device`, built from the loss config (reading or
+        downloading its weights) the first time it is needed."""
+        features = self._features
+        if features is None:
+            from .nn.features import load_feature_extractor
+
+            c = self.loss_cfg
+            features = load_feature_extractor(c.feature_network, (c.feature_layer,), weights=c.feature_weights)
+        features = features.to(device)
+        object.__setattr__(self, "_features", features)
+        return features
+
     def translate(self, real_a: torch.Tensor, real_b: torch.Tensor) -> Translations:
         # This call order fixes autograd's gradient accumulation order: keep it as the official one,
         # so that float32 results match it to the last bit.
@@ -103,7 +122,7 @@ class CycleGAN(nn.Module):
         return Translations(fake_b=fake_b, rec_a=rec_a, fake_a=fake_a, rec_b=rec_b, idt_b=idt_b, idt_a=idt_a)
 
     def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, t: Translations) -> dict[str, torch.Tensor]:
-        """Adversarial (x lambda_gan) + cycle (+ identity, + self-regularisation) losses of both
+        """Adversarial (x lambda_gan) + cycle (+ identity, + self-regularisation, + feature) losses of both
         generators; "total" is their sum. A weight of 0 leaves its term out.
 
         The discriminators should be frozen (requires_grad False) by the caller.
@@ -126,8 +145,12 @@ class CycleGAN(nn.Module):
         if c.lambda_self_reg > 0:  # SimGAN's self-regularisation: the translation stays close to its input
             losses["self_ab"] = identity_loss(t.fake_b, real_a, c.lambda_self_reg)
             losses["self_ba"] = identity_loss(t.fake_a, real_b, c.lambda_self_reg)
+        if c.lambda_feature > 0:  # the paper's "feature loss + GAN" baseline: SimGAN's L1 on deep features
+            phi, layer = self.feature_extractor(real_a.device), c.feature_layer
+            losses["feat_ab"] = feature_loss(phi(t.fake_b)[layer], phi(real_a)[layer], c.lambda_feature)
+            losses["feat_ba"] = feature_loss(phi(t.fake_a)[layer], phi(real_b)[layer], c.lambda_feature)
         # Summed in the official order (same float32 rounding).
-        order = ("g_ab", "g_ba", "cycle_a", "cycle_b", "idt_ab", "idt_ba", "self_ab", "self_ba")
+        order = ("g_ab", "g_ba", "cycle_a", "cycle_b", "idt_ab", "idt_ba", "self_ab", "self_ba", "feat_ab", "feat_ba")
         losses["total"] = sum((losses[k] for k in order if k in losses), torch.zeros((), device=real_a.device))
         return losses
 

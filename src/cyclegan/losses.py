@@ -47,6 +47,13 @@ def identity_loss(same: torch.Tensor, real: torch.Tensor, weight: float) -> torc
     return F.l1_loss(same.float(), real.float()) * weight
 
 
+def feature_loss(fake_features: torch.Tensor, real_features: torch.Tensor, weight: float) -> torch.Tensor:
+    """weight * ||phi(G(x)) - phi(x)||_1, the mean over feature elements: SimGAN's self-regularisation on
+    deep features instead of pixels (the paper's "feature loss + GAN" baseline, Sec. 5.1.3). The real
+    image's features are a fixed target."""
+    return F.l1_loss(fake_features.float(), real_features.detach().float()) * weight
+
+
 def gradient_penalty(
     discriminator: Callable[[torch.Tensor], torch.Tensor],
     real: torch.Tensor,

@@ -17,7 +17,7 @@ from ..config import Config
 from ..methods import build_model
 from ..pool import ImagePool
 from .checkpoint import FORMAT, VERSION, atomic_copy, atomic_save
-from .distributed import DistributedContext
+from .distributed import DistributedContext, barrier
 from .export import write_official_generators
 from .schedule import build_scheduler
 from .step import GradScalers, build_optimizers
@@ -97,6 +97,14 @@ class Run:
         self.ctx = ctx or DistributedContext()
         torch.manual_seed(cfg.train.seed)
         self.model = build_model(cfg.model, cfg.loss).to(device)
+        if cfg.loss.lambda_feature > 0:  # validated: cyclegan only
+            # Load the feature loss's frozen network now (a missing file fails before any step), rank 0
+            # first: it downloads the weights into the cache that the other ranks then read.
+            if not self.ctx.is_main:
+                barrier()
+            self.model.feature_extractor(device)
+            if self.ctx.is_main:
+                barrier()
         if cfg.model.norm == "syncbatch" and self.ctx.enabled:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         rank = self.ctx.rank
