@@ -133,7 +133,9 @@ def test_resume_continues_to_the_same_weights_as_an_uninterrupted_run(run, data,
         for key, value in a["nets"][net].items():
             assert torch.equal(value, b["nets"][net][key]), f"{net}.{key} differs after resume"
     # A finished run resumed does nothing; a new run over it or another config is refused.
+    stamp = (part / "checkpoints" / "latest.pt").stat().st_mtime_ns
     assert train_cogan(None, part, resume=True, progress=False)["step"] == 6
+    assert (part / "checkpoints" / "latest.pt").stat().st_mtime_ns == stamp
     with pytest.raises(FileExistsError, match="already holds a run"):
         train_cogan(data, part, TINY_COGAN, progress=False)
     with pytest.raises(ConfigError, match="another config"):

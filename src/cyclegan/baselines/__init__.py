@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..training.checkpoint import CheckpointError, resolve
+from ..training.checkpoint import resolve
 
 
 def baseline_format(source: str | Path) -> str | None:
@@ -26,7 +26,7 @@ def baseline_format(source: str | Path) -> str | None:
 
     try:
         ckpt = torch.load(resolve(source), map_location="cpu", weights_only=True)
-    except (CheckpointError, OSError, RuntimeError, ValueError):
+    except Exception:  # missing, unreadable or not a checkpoint: the caller reports its own error
         return None
     fmt = ckpt.get("format") if isinstance(ckpt, dict) else None
     return fmt if fmt in (COGAN,) else None

@@ -89,10 +89,10 @@ def train_cogan(
     ckpt = None
     if resume:
         ckpt = load_cogan(run_dir)
-        saved = CoGANConfig.from_dict(ckpt["config"])
-        if cfg is not None and cfg != saved:
+        recorded = CoGANConfig.from_dict(ckpt["config"])
+        if cfg is not None and cfg != recorded:
             raise ConfigError(f"{run_dir} holds a run with another config; resume it without a config or pick a new run dir")
-        cfg = saved
+        cfg = recorded
         dataroot = dataroot if dataroot is not None else ckpt["run"]["dataroot"]
     elif latest.exists():
         raise FileExistsError(f"{run_dir} already holds a run; resume it (`cyclegan cogan train --resume --run-dir "
@@ -121,8 +121,14 @@ def train_cogan(
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "cogan.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
 
-    def save() -> Path:
-        return atomic_save({
+    saved = dict(p) if ckpt is not None else None
+
+    def save() -> None:
+        nonlocal saved
+        if saved == p:  # nothing new since the last save (e.g. a finished run resumed)
+            return
+        saved = dict(p)
+        atomic_save({
             "format": FORMAT, "version": VERSION, "config": cfg.to_dict(),
             "nets": {"generator": gen.state_dict(), "discriminator": disc.state_dict()},
             "optim": {"g": opt_g.state_dict(), "d": opt_d.state_dict()}, "rng": {"z": z_rng.get_state()},
@@ -150,7 +156,7 @@ def train_cogan(
                 z = torch.randn(real_a.shape[0], cfg.nz, generator=z_rng).to(dev)
                 losses = train_step(gen, disc, opt_g, opt_d, real_a, real_b, z, cfg.gan_mode)
                 if not all(math.isfinite(v) for v in losses.values()):
-                    raise FloatingPointError(f"CoGAN losses became infinite or NaN at step {p['step'] + 1}: {losses}; "
+                    raise ValueError(f"CoGAN losses became infinite or NaN at step {p['step'] + 1}: {losses}; "
                                              "lower lr or try gan_mode=lsgan")
                 p["step"] += 1
                 p["samples_in_epoch"] += real_a.shape[0]
