@@ -152,7 +152,8 @@ def evaluate_checkpoint(
     """Evaluate the generators of a cyclegan run dir (its latest checkpoint) or checkpoint file on the
     test split of `data` (default: `eval.data` of its config, else its training dataroot).
 
-    Returns the scores and where they come from (`epoch`: epochs completed, `step`, `data`).
+    Returns the scores and where they come from (`epoch`: epochs completed, `step`, `data`). A
+    baseline's run dir (CoGAN) is scored by its own translators, with the same keys.
 
     Raises:
         CheckpointError: the source is not a cyclegan checkpoint (an official `.pth` holds one
