@@ -157,7 +157,8 @@ def evaluate_checkpoint(
     """Evaluate the generators of a cyclegan run dir (its latest checkpoint) or checkpoint file on the
     test split of `data` (default: `eval.data` of its config, else its training dataroot).
 
-    Returns the scores and where they come from (`epoch`: epochs completed, `step`, `data`).
+    Returns the scores and where they come from (`epoch`: epochs completed, `step`, `data`). A
+    baseline's run dir (CoGAN) is scored by its own translators, with the same keys.
 
     Raises:
         CheckpointError: the source is not a cyclegan checkpoint (an official `.pth` holds one
@@ -168,7 +169,15 @@ def evaluate_checkpoint(
     from .inference.loading import generators_from_checkpoint, read_source
     from .training.checkpoint import FORMAT, CheckpointError
 
-    ckpt = read_source(source)
+    try:
+        ckpt = read_source(source)
+    except CheckpointError:
+        from .baselines import evaluate_baseline  # a baseline's run (e.g. CoGAN) is scored by its own code
+
+        result = evaluate_baseline(source, data=data, device=device, max_images=max_images, feature_model=feature_model)
+        if result is None:
+            raise
+        return result
     if ckpt.get("format") != FORMAT:
         raise CheckpointError(
             f"{source} holds one official generator, not a cyclegan run; translate the test images with it "

@@ -5,7 +5,8 @@ evaluates it and writes a table shaped like the paper's.
 Every variant is a list of config overrides on top of the user's config (e.g. a preset), so an
 ablation is the same networks and training details with one loss term changed, as in the paper.
 The ablation rows run without the identity loss (the paper uses it only for painting -> photo), and
-"CycleGAN + identity" adds it back as its own row.
+"CycleGAN + identity" adds it back as its own row. A baseline with its own networks (CoGAN) is a
+training function instead of overrides.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,19 @@ ABLATION: dict[str, list[str]] = {
     "CycleGAN": [NO_IDENTITY],
     "CycleGAN + identity": [],  # identity loss 0.5 lambda, the official default
 }
-BASELINES: dict[str, list[str]] = {
+
+
+def _cogan(cfg: Config, data: Path, run_dir: Path, *, device: str | None, progress: bool) -> None:
+    from .baselines.cogan_train import reproduce_cogan
+
+    reproduce_cogan(cfg, data, run_dir, device=device, progress=progress)
+
+
+# A baseline with its own networks and training is a function instead of overrides: it gets the
+# experiment's config (budget and user overrides) and trains, resumes or reuses its run in run_dir,
+# which `evaluation.evaluate_checkpoint` then scores like the others.
+Trainer = Callable[..., None]
+BASELINES: dict[str, list[str] | Trainer] = {
     # SimGAN (Shrivastava et al. 2017) as the paper adapts it: adversarial loss + an L1 term keeping
     # the translation close to its input, no cycle.
     "SimGAN": [NO_IDENTITY, "loss.lambda_a=0", "loss.lambda_b=0", "loss.lambda_self_reg=10"],
@@ -50,6 +63,7 @@ BASELINES: dict[str, list[str]] = {
     # dropout, vanilla GAN, L1 x 100, no pool, trained on the pairs (trainA/trainB by name).
     "pix2pix": [NO_IDENTITY, "model.method=pix2pix", "data.mode=aligned", "loss.pool_size=0", "loss.gan_mode=vanilla",
                 "loss.lambda_l1=100", "model.generator=unet_256", "model.norm=batch", "model.dropout=true"],
+    "CoGAN": _cogan,  # coupled GANs, translation by latent search (baselines.cogan)
 }
 EXPERIMENTS = {"ablation": ABLATION, "baselines": BASELINES}
 # SMALL fits a laptop CPU (the maps benchmark's setting: width 32, 64 px crops of the images,
@@ -101,14 +115,17 @@ def reproduce(
     if unknown:
         raise ValueError(f"unknown variant(s) {', '.join(map(repr, unknown))}; choose from: {', '.join(table)}")
     data, out = Path(data), Path(out)
-    cfgs = {name: build_config(list(configs), [*BUDGETS[budget], *table[name],
+    own = {name for name in chosen if callable(table[name])}  # trained by their own function
+    cfgs = {name: build_config(list(configs), [*BUDGETS[budget], *([] if name in own else table[name]),
                                                *VARIANT_BUDGETS.get(name, {}).get(budget, []), *overrides])
             for name in chosen}
     rows = []
     for name in chosen:
         run_dir = out / slug(name)
         latest = run_dir / "checkpoints" / "latest.pt"
-        if latest.exists():
+        if name in own:
+            table[name](cfgs[name], data, run_dir, device=device, progress=progress)
+        elif latest.exists():
             ckpt = load_checkpoint(run_dir)
             if not _same_training(Config.from_dict(ckpt["config"]), cfgs[name]):
                 raise ValueError(f"{run_dir} holds a run with another config; use another --out or remove it")
@@ -141,9 +158,10 @@ def _same_training(a: Config, b: Config) -> bool:
 def _scores(run_dir: Path, data: Path, max_test: int | None, segmentation: str | None, device: str | None,
             evaluate_checkpoint: Any) -> dict[str, Any]:
     """The variant's scores, cached in `run_dir/reproduce_scores.json` for its checkpoint's step."""
-    from .training.checkpoint import load_checkpoint
+    import torch
 
-    step = load_checkpoint(run_dir)["progress"]["step"]
+    # Any run's checkpoint (CycleGAN's or a baseline's) has progress.step.
+    step = torch.load(run_dir / "checkpoints" / "latest.pt", map_location="cpu", weights_only=True)["progress"]["step"]
     cache = run_dir / "reproduce_scores.json"
     key = {"step": step, "max_test": max_test, "segmentation": segmentation}
     if cache.exists():
@@ -160,14 +178,21 @@ def _scores(run_dir: Path, data: Path, max_test: int | None, segmentation: str |
 def _segmentation_scores(run_dir: Path, data: Path, palette_name: str, max_test: int | None,
                          device: str | None) -> dict[str, float]:
     """Per-pixel / per-class accuracy and mean IoU of testA translated to labels (A -> B)."""
+    from .baselines import load_baseline_translator
     from .data.image_io import find_images
     from .inference import load_generator, translate_paths
     from .metrics.segmentation import CITYSCAPES, Palette, segmentation_metrics
+    from .training.checkpoint import CheckpointError
 
     palette = CITYSCAPES if palette_name == "cityscapes" else Palette.from_file(palette_name)
     fakes = run_dir / "test_AtoB"
-    translate_paths(load_generator(run_dir, "AtoB", device or "cpu"), find_images(data / "testA", max_count=max_test),
-                    fakes, progress=False)
+    try:
+        generator = load_generator(run_dir, "AtoB", device or "cpu")
+    except CheckpointError:
+        generator = load_baseline_translator(run_dir, "AtoB", device or "cpu")  # e.g. CoGAN's latent search
+        if generator is None:
+            raise
+    translate_paths(generator, find_images(data / "testA", max_count=max_test), fakes, progress=False)
     s = segmentation_metrics(fakes, data / "testB", palette)
     return {"AtoB.pixel_accuracy": s.pixel_accuracy, "AtoB.class_accuracy": s.class_accuracy,
             "AtoB.mean_iou": s.mean_iou}

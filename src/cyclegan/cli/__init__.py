@@ -12,6 +12,7 @@ import os
 import sys
 
 from .. import __version__
+from .cogan import add_cogan
 from .evaluate import add_evaluate
 from .export import add_export
 from .hub import add_datasets, add_pretrained
@@ -30,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for add in (add_train, add_translate, add_demo, add_export, add_evaluate, add_reproduce, add_style_transfer,
-                add_pretrained, add_datasets):
+                add_cogan, add_pretrained, add_datasets):
         add(sub)
     return parser
 
