@@ -16,6 +16,7 @@ from .evaluate import add_evaluate
 from .export import add_export
 from .hub import add_datasets, add_pretrained
 from .reproduce import add_reproduce
+from .serve import add_serve
 from .train import add_demo, add_train
 from .translate import add_translate
 
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for add in (add_train, add_translate, add_demo, add_export, add_evaluate, add_reproduce, add_pretrained,
-                add_datasets):
+                add_datasets, add_serve):
         add(sub)
     return parser
 
