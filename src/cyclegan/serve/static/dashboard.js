@@ -123,9 +123,11 @@ function render(run, s) {
   drawLosses(v.canvas, v.legend, s.losses);
   const have = [...v.samples.querySelectorAll("img")].map((i) => i.dataset.step).join(",");
   if (have !== s.samples.map((x) => String(x.step)).join(",")) {
-    v.samples.replaceChildren(...s.samples.map((x) => el("figure", {},
-      Object.assign(el("img", { src: x.url, alt: `samples at step ${x.step}` }), { dataset: { step: x.step } }),
-      el("figcaption", { textContent: `step ${x.step}` }))));
+    v.samples.replaceChildren(...s.samples.map((x) => {
+      const img = el("img", { src: x.url, alt: `samples at step ${x.step}` });
+      img.dataset.step = x.step;
+      return el("figure", {}, img, el("figcaption", { textContent: `step ${x.step}` }));
+    }));
     if (!s.samples.length) v.samples.append(el("p", { className: "muted", textContent: "No sample grids yet." }));
   }
   if (s.evals.length) {
@@ -147,7 +149,7 @@ async function poll() {
     }
     if (runs.length) $status.textContent = `Updated ${new Date().toLocaleTimeString()} · refreshes every ${POLL_MS / 1000} s`;
   } catch (e) {
-    $status.textContent = `Server not reachable (${e}); retrying…`;
+    $status.textContent = `Cannot update (${e}); retrying…`;
   }
   setTimeout(poll, POLL_MS);
 }
