@@ -161,10 +161,13 @@ def test_store_is_durable_rejects_duplicates_and_resumes(study_file):
     rows = list(csv.DictReader(io.StringIO(again.csv())))
     assert len(rows) == 6 and [r["block"] for r in rows] == ["practice"] * 2 + ["scored"] * 4
     assert rows[0]["label"] == "alice" and rows[0]["response_ms"] == "812"
+    formula = again.add_participant("=HYPERLINK(1)")
+    again.answer(formula.id, 0, "left")
+    assert list(csv.DictReader(io.StringIO(again.csv())))[-1]["label"] == "'=HYPERLINK(1)"  # not run by a spreadsheet
     assert [r["fake_chosen_as_real"] for r in rows] == ["0", "0", "1", "1", "0", "0"]
     with sqlite3.connect(again.path) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 6
+        assert db.execute("SELECT COUNT(*) FROM answers").fetchone()[0] == 7
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -195,6 +198,23 @@ def test_translate_run_official_pth_and_test_image(client, world):
     assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (32, 32)
     shown = client.get("/api/models/run/test-images/AtoB/testA/00000.png")
     assert shown.status_code == 200 and shown.content == (world["data"] / "testA" / "00000.png").read_bytes()
+
+
+def test_run_model_is_reloaded_when_training_writes_a_checkpoint(world):
+    from cyclegan.serve.sources import ModelCache, parse_sources
+
+    cache = ModelCache()
+    run = parse_sources([str(world["run"])])[0]
+    first = cache.get(run)
+    assert cache.get(run) is first and set(first.generators) == {"AtoB", "BtoA"}
+    assert first.test_dirs == {"AtoB": world["data"] / "testA", "BtoA": world["data"] / "testB"}
+    ckpt = world["run"] / "checkpoints" / "latest.pt"
+    stat = ckpt.stat()
+    os.utime(ckpt, (stat.st_atime, stat.st_mtime + 5))
+    try:
+        assert cache.get(run) is not first
+    finally:
+        os.utime(ckpt, (stat.st_atime, stat.st_mtime))
 
 
 def test_large_images_take_the_tiled_path(world, monkeypatch):

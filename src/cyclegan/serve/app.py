@@ -12,7 +12,6 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ..data.image_io import DataError
 from ..training.checkpoint import CheckpointError
 from .dashboard import dashboard_router
 from .security import BodyLimitMiddleware, Limits, UploadError, new_token
@@ -103,8 +102,8 @@ def create_app(
     async def checkpoint_error(request: Request, e: CheckpointError) -> JSONResponse:
         return error(409, str(e))
 
-    @app.exception_handler(DataError)
-    async def data_error(request: Request, e: DataError) -> JSONResponse:
+    @app.exception_handler(ValueError)  # DataError included: a bad image or an impossible request
+    async def value_error(request: Request, e: ValueError) -> JSONResponse:
         return error(400, str(e))
 
     @app.exception_handler(StarletteHTTPException)

@@ -20,8 +20,7 @@ from PIL import Image
 from torch import nn
 
 from ..data.image_io import find_images
-from ..inference import generator_channels, load_generator, read_source, translate_tiled
-from ..inference.loading import _from_checkpoint
+from ..inference import generator_channels, generators_from_checkpoint, load_generator, read_source, translate_tiled
 from ..training.checkpoint import FORMAT, CheckpointError
 
 RUN_MARKERS = ("config.yaml", "losses.jsonl", "checkpoints")
@@ -135,7 +134,7 @@ class ModelCache:
         ckpt = read_source(source.location)
         if ckpt.get("format") != FORMAT:  # a .pt holding an official state dict
             return Loaded({"AtoB": load_generator(source.location, "AtoB", self.device)}, {})
-        gens = {d: _from_checkpoint(ckpt, d).to(self.device).eval() for d in ("AtoB", "BtoA")}
+        gens = dict(zip(("AtoB", "BtoA"), generators_from_checkpoint(ckpt, self.device)))
         tests = {}
         root = (ckpt.get("run") or {}).get("dataroot")
         if root:

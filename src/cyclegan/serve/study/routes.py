@@ -13,6 +13,7 @@ import io
 from pathlib import Path
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from ...data.image_io import load_image
@@ -92,10 +93,10 @@ def study_router(store: StudyStore, admin_token: str) -> APIRouter:
         if ms is not None and not isinstance(ms, (int, float)):
             raise HTTPException(400, "'response_ms' must be a number")
         try:
-            trial = store.answer(p.id, index, choice, None if ms is None else float(ms))
+            trial = await run_in_threadpool(store.answer, p.id, index, choice, None if ms is None else float(ms))
         except AnswerError as e:
             raise HTTPException(e.status, e.message) from None
-        reply = {"saved": True, "done": store.next_trial(p.id) is None}
+        reply = {"saved": True, "done": await run_in_threadpool(store.next_trial, p.id) is None}
         if trial.practice:  # feedback in the practice block only
             reply["correct"] = choice != trial.fake_side
             reply["real_side"] = "left" if trial.fake_side == "right" else "right"
@@ -115,7 +116,7 @@ def study_router(store: StudyStore, admin_token: str) -> APIRouter:
         label = body.get("label", "")
         if not isinstance(label, str):
             raise HTTPException(400, "'label' must be a string")
-        p = store.add_participant(label)
+        p = await run_in_threadpool(store.add_participant, label)
         return JSONResponse({"id": p.id, "label": p.label, "token": p.token, "url": f"/study/p/{p.token}"},
                             status_code=201)
 
