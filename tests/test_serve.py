@@ -11,7 +11,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -218,7 +217,7 @@ def test_run_model_is_reloaded_when_training_writes_a_checkpoint(world):
 
 
 def test_large_images_take_the_tiled_path(world, monkeypatch):
-    import cyclegan.serve.sources as sources
+    from cyclegan.serve import sources
 
     calls = []
     real = sources.translate_tiled
@@ -439,11 +438,11 @@ def test_study_answer_requests_are_checked(client):
 
 def test_cli_help_and_missing_extra(world):
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-    r = subprocess.run([sys.executable, "-m", "cyclegan", "serve", "--help"], capture_output=True, text=True, env=env)
+    r = subprocess.run([sys.executable, "-m", "cyclegan", "serve", "--help"], capture_output=True, text=True, env=env, check=False)
     assert r.returncode == 0 and "--study" in r.stdout and "127.0.0.1" in r.stdout
     code = ("import sys; sys.modules['fastapi'] = None; import cyclegan.cli as c; "
             "assert 'fastapi' not in [m for m in sys.modules if sys.modules[m] is not None]; "
             f"sys.exit(c.main(['serve', {str(world['run'])!r}]))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
     assert r.returncode == 1 and r.stderr.strip() == (
         "cyclegan: error: the web app needs FastAPI, uvicorn and python-multipart: pip install 'cyclegan[serve]'")

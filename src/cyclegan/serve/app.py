@@ -38,7 +38,7 @@ def create_app(
     *,
     study: str | Path | None = None,
     admin_token: str | None = None,
-    limits: Limits = Limits(),
+    limits: Limits | None = None,
     test_images: Sequence[str | Path] = (),
     device: str | torch.device = "cpu",
     tile: int = 512,
@@ -49,12 +49,13 @@ def create_app(
     Args:
         study: a study YAML file (see `cyclegan.serve.study.spec`); its answers go to its database.
         admin_token: the study admin token (default: a new random one, in `app.state.admin_token`).
-        limits: upload size and image pixel limits.
+        limits: upload size and image pixel limits (default `Limits()`: 20 MB, 36 M pixels).
         test_images: extra folders of images offered on the translate page for every model.
         tile: images larger than this (a side) are translated in tiles.
         allowed_hosts: Host headers to accept (the server's own names: this stops DNS rebinding);
             None accepts any.
     """
+    limits = limits or Limits()
     parsed = [s for s in sources if isinstance(s, Source)] or parse_sources([str(s) for s in sources])
     app = FastAPI(title="cyclegan", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.sources = parsed

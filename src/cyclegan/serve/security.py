@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import hmac
 import io
+import json
 import re
 import secrets
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
@@ -119,10 +121,10 @@ def same_token(given: str | None, expected: str) -> bool:
 class BodyLimitMiddleware:
     """ASGI middleware: refuse request bodies over `max_bytes` with 413, counting as they arrive."""
 
-    def __init__(self, app, max_bytes: int) -> None:
+    def __init__(self, app: Any, max_bytes: int) -> None:
         self.app, self.max_bytes = app, max_bytes
 
-    async def __call__(self, scope, receive, send) -> None:
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -169,9 +171,7 @@ class _TooLarge(Exception):
     pass
 
 
-async def _json_error(send, status: int, message: str) -> None:
-    import json
-
+async def _json_error(send: Any, status: int, message: str) -> None:
     body = json.dumps({"detail": message}).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})

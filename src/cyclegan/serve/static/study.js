@@ -6,6 +6,7 @@ const $ = (id) => document.getElementById(id);
 const token = location.pathname.split("/").filter(Boolean).pop();
 const api = `/api/study/p/${encodeURIComponent(token)}`;
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const nextPaint = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
 let lastPractice = null, pendingChoice = null;
 
 function show(id) {
@@ -65,6 +66,7 @@ async function next() {
   const [left, right] = await Promise.all([loadImage(t.left), loadImage(t.right)]);
   $("slot-left").replaceChildren(left);
   $("slot-right").replaceChildren(right);
+  await nextPaint();  // the display time counts from the frame that shows the pair
   await sleep(s.display_ms);
   $("slot-left").replaceChildren();
   $("slot-right").replaceChildren();
