@@ -199,6 +199,19 @@ def test_translate_run_official_pth_and_test_image(client, world):
     assert shown.status_code == 200 and shown.content == (world["data"] / "testA" / "00000.png").read_bytes()
 
 
+def test_translate_matches_the_official_output_for_the_fixture_model(fixtures_dir):
+    # The official test-time output of the fixture generator (see ../shared/fixtures/README.md).
+    import numpy as np
+
+    with TestClient(create_app([str(fixtures_dir / "official_G_resnet9_ngf8.pth")])) as c:
+        data = (fixtures_dir / "translate_input.png").read_bytes()
+        r = upload(c, data, model="official_G_resnet9_ngf8.pth", name="translate_input.png")
+    assert r.status_code == 200, r.text
+    got = np.asarray(Image.open(io.BytesIO(r.content)).convert("RGB"), dtype=int)
+    expected = np.asarray(Image.open(fixtures_dir / "translate_expected.png").convert("RGB"), dtype=int)
+    assert got.shape == expected.shape == (64, 96, 3) and np.abs(got - expected).max() <= 1
+
+
 def test_run_model_is_reloaded_when_training_writes_a_checkpoint(world):
     from cyclegan.serve.sources import ModelCache, parse_sources
 

@@ -3,7 +3,8 @@ Playwright. Uploads an image and sees its translation; watches the dashboard fol
 in another process; completes a short study and checks the results page against the clicks.
 Saves the screenshots that README shows (docs/screenshots/).
 
-Without playwright or chromium this skips locally, and fails under CI=true (see .ci/run).
+Without playwright or chromium (or ../shared/fixtures, for the fixture model) this skips locally, and
+fails under CI=true (see .ci/run).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -52,7 +54,7 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, fixtures_dir):
     chromium = chromium_or_skip()
     root = tmp_path_factory.mktemp("browser")
     data, run = tiny_run(root)
@@ -63,9 +65,10 @@ def server(tmp_path_factory):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p), "OMP_NUM_THREADS": "1"}
     log = (root / "server.log").open("w")
+    fixture_model = fixtures_dir / "official_G_resnet9_ngf8.pth"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "cyclegan", "serve", str(run), str(pth), "--study", str(study), "--admin-token", ADMIN,
-         "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env,
+        [sys.executable, "-m", "cyclegan", "serve", str(run), str(pth), str(fixture_model), "--study", str(study),
+         "--admin-token", ADMIN, "--port", str(port)], stdout=log, stderr=subprocess.STDOUT, env=env,
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 60
@@ -80,7 +83,7 @@ def server(tmp_path_factory):
             proc.kill()
             pytest.fail(f"the server did not start:\n{(root / 'server.log').read_text()}")
         time.sleep(0.2)
-    yield {"base": base, "root": root, "data": data, "run": run, "study": study, "chromium": chromium, "env": env}
+    yield {"base": base, "root": root, "fixtures": fixtures_dir, "data": data, "run": run, "study": study, "chromium": chromium, "env": env}
     proc.terminate()
     proc.wait(timeout=10)
     log.close()
@@ -121,7 +124,7 @@ def test_translate_an_upload(server, page, tmp_path):
     photo = tmp_path / "aerial tile.png"
     Image.open(server["data"] / "testA" / "00000.png").resize((128, 128), Image.NEAREST).save(photo)
     page.goto(server["base"] + "/")
-    wait_until(page, "document.querySelectorAll('#model option').length === 2")
+    wait_until(page, "document.querySelectorAll('#model option').length === 3")
     page.select_option("#model", "run")
     page.select_option("#direction", "AtoB")
     page.set_input_files("#file", str(photo))
@@ -134,7 +137,19 @@ def test_translate_an_upload(server, page, tmp_path):
     link = page.locator("#download")
     assert link.is_visible() and link.get_attribute("download") == "aerial_tile_run_AtoB.png"
     screenshot(page, "translate.png")
+    # The fixture model (an official generator file): the downloaded PNG is the official output.
+    page.select_option("#model", "official_G_resnet9_ngf8.pth")
+    page.set_input_files("#file", str(server["fixtures"] / "translate_input.png"))
+    page.click("#translate")
+    wait_until(page, "document.getElementById('status').textContent.includes('96x64')")
+    with page.expect_download() as download:
+        page.click("#download")
+    assert download.value.suggested_filename == "translate_input_official_G_resnet9_ngf8.pth_AtoB.png"
+    got = np.asarray(Image.open(download.value.path()).convert("RGB"), dtype=int)
+    expected = np.asarray(Image.open(server["fixtures"] / "translate_expected.png").convert("RGB"), dtype=int)
+    assert got.shape == expected.shape and np.abs(got - expected).max() <= 1
     # A test image of the run's dataset, through the other generator
+    page.select_option("#model", "run")
     page.select_option("#direction", "BtoA")
     wait_until(page, "document.querySelectorAll('#test-image option').length > 1")
     page.select_option("#test-image", "testB/00001.png")
