@@ -17,6 +17,7 @@ from .evaluate import add_evaluate
 from .export import add_export
 from .hub import add_datasets, add_pretrained
 from .reproduce import add_reproduce
+from .serve import add_serve
 from .style_transfer import add_style_transfer
 from .train import add_demo, add_train
 from .translate import add_translate
@@ -31,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for add in (add_train, add_translate, add_demo, add_export, add_evaluate, add_reproduce, add_style_transfer,
-                add_cogan, add_pretrained, add_datasets):
+                add_cogan, add_serve, add_pretrained, add_datasets):
         add(sub)
     return parser
 

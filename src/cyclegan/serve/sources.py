@@ -1,0 +1,171 @@
+"""What `cyclegan serve` is given on its command line: run dirs, generator files and pretrained names.
+
+A run dir is both a dashboard (its logs are read on every poll) and a model (both generators of its
+latest checkpoint). A `.pth` / `.pt` file or a pretrained name is a model. Models are loaded on first
+use and cached; a run dir's model is reloaded when its checkpoint changes (training goes on beside
+the server).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from torch import nn
+
+from ..data.image_io import find_images
+from ..inference import generator_channels, generators_from_checkpoint, load_generator, read_source, translate_tiled
+from ..training.checkpoint import FORMAT, CheckpointError
+
+RUN_MARKERS = ("config.yaml", "losses.jsonl", "checkpoints")
+MAX_TEST_IMAGES = 200
+
+
+@dataclass(frozen=True)
+class Source:
+    """One model or run the app serves. `id` is URL-safe and unique; `kind` is run, file or pretrained."""
+
+    id: str
+    label: str
+    kind: str
+    location: str  # the path or pretrained name as given
+
+    @property
+    def is_run(self) -> bool:
+        return self.kind == "run"
+
+    @property
+    def directions(self) -> tuple[str, ...]:
+        # An official file or pretrained name holds one generator: it translates the way it was trained.
+        return ("AtoB", "BtoA") if self.kind in ("run", "checkpoint") else ("AtoB",)
+
+
+def parse_sources(items: list[str]) -> list[Source]:
+    """Sources for the command-line arguments, with unique ids.
+
+    Raises:
+        ValueError: a path that does not exist or is not a run dir / generator file, or an unknown name.
+    """
+    from ..hub.pretrained import PRETRAINED, is_pretrained_name
+
+    sources, used = [], set()
+    for item in items:
+        path = Path(item)
+        if path.is_dir():
+            if not any((path / m).exists() for m in RUN_MARKERS):
+                raise ValueError(f"{item} is a folder but not a run dir (no config.yaml, losses.jsonl or checkpoints/)")
+            kind, label = "run", path.resolve().name
+        elif path.is_file():
+            kind, label = ("checkpoint" if path.suffix == ".pt" else "file"), path.name
+        elif is_pretrained_name(item):
+            kind, label = "pretrained", item
+        else:
+            raise ValueError(f"{item} is neither an existing run dir or generator file nor a pretrained model name "
+                             f"({', '.join(sorted(PRETRAINED))})")
+        base = re.sub(r"[^A-Za-z0-9_.-]+", "-", label).strip("-.") or "model"
+        sid, n = base, 2
+        while sid in used:
+            sid, n = f"{base}-{n}", n + 1
+        used.add(sid)
+        sources.append(Source(sid, label, kind, item))
+    return sources
+
+
+def checkpoint_stamp(source: Source) -> float | None:
+    """Modification time of what a source loads (None while a run has no checkpoint yet)."""
+    if source.kind == "pretrained":
+        return 0.0
+    path = Path(source.location)
+    if source.is_run:
+        path = path / "checkpoints" / "latest.pt"
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+class Loaded:
+    """A source's generators by direction, and the test images of its dataset (for a run)."""
+
+    def __init__(self, generators: dict[str, nn.Module], test_dirs: dict[str, Path]) -> None:
+        self.generators, self.test_dirs = generators, test_dirs
+
+
+class ModelCache:
+    """Loads sources on first use; keeps the `size` most recently used; thread-safe.
+
+    Translation itself is serialised (one image at a time): the CPU's cores are shared anyway, and
+    two large images at once would double the peak memory.
+    """
+
+    def __init__(self, *, device: str | torch.device = "cpu", size: int = 4, tile: int = 512) -> None:
+        self.device, self.size, self.tile = torch.device(device), size, tile
+        self._cache: OrderedDict[tuple[str, float], Loaded] = OrderedDict()
+        self._lock = threading.Lock()
+        self._run_lock = threading.Lock()
+
+    def get(self, source: Source) -> Loaded:
+        stamp = checkpoint_stamp(source)
+        if stamp is None:
+            raise CheckpointError(f"{source.label} has no checkpoint yet (checkpoints/latest.pt); wait for training "
+                                  "to write one")
+        key = (source.id, stamp)
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return self._cache[key]
+            loaded = self._load(source)
+            for old in [k for k in self._cache if k[0] == source.id]:
+                del self._cache[old]
+            self._cache[key] = loaded
+            while len(self._cache) > self.size:
+                self._cache.popitem(last=False)
+            return loaded
+
+    def _load(self, source: Source) -> Loaded:
+        if source.kind == "pretrained" or source.kind == "file":
+            return Loaded({"AtoB": load_generator(source.location, "AtoB", self.device)}, {})
+        ckpt = read_source(source.location)
+        if ckpt.get("format") != FORMAT:  # a .pt holding an official state dict
+            return Loaded({"AtoB": load_generator(source.location, "AtoB", self.device)}, {})
+        gens = dict(zip(("AtoB", "BtoA"), generators_from_checkpoint(ckpt, self.device)))
+        tests = {}
+        root = (ckpt.get("run") or {}).get("dataroot")
+        if root:
+            for direction, split in (("AtoB", "testA"), ("BtoA", "testB")):
+                if (Path(root) / split).is_dir():
+                    tests[direction] = Path(root) / split
+        return Loaded(gens, tests)
+
+    def translate(self, source: Source, direction: str, image: Image.Image) -> Image.Image:
+        """Translate a PIL image with the source's generator (tiles above `tile` pixels a side)."""
+        generator = self.get(source).generators.get(direction)
+        if generator is None:
+            raise ValueError(f"{source.label} translates {' and '.join(self.get(source).generators)} only, "
+                             f"not {direction}")
+        in_ch, _ = generator_channels(generator)
+        image = image.convert("L") if in_ch == 1 else image.convert("RGB")
+        with self._run_lock:
+            out = translate_tiled(generator, np.asarray(image), tile=self.tile)
+        return Image.fromarray(out)
+
+    def channels(self, source: Source, direction: str) -> int:
+        return generator_channels(self.get(source).generators[direction])[0]
+
+
+def test_images(folders: dict[str, Path]) -> list[str]:
+    """Names "KEY/relative/path" of up to MAX_TEST_IMAGES images in each folder (`folders`: key -> folder)."""
+    names = []
+    for key, folder in folders.items():
+        try:
+            paths = find_images(folder, max_count=MAX_TEST_IMAGES)
+        except ValueError:  # missing or empty: nothing to offer
+            continue
+        names += [f"{key}/{p.relative_to(folder).as_posix()}" for p in paths]
+    return names
