@@ -1,7 +1,7 @@
 """End to end in a real headless browser: `cyclegan serve` as a subprocess, Debian's chromium driven by
 Playwright. Uploads an image and sees its translation; watches the dashboard follow a training run
 in another process; completes a short study and checks the results page against the clicks.
-Saves the screenshots that README shows (docs/screenshots/).
+Saves the screenshots that README shows (docs/screenshots/, with $CYCLEGAN_SCREENSHOTS set to it).
 
 Without playwright or chromium (or ../shared/fixtures, for the fixture model) this skips locally, and
 fails under CI=true (see .ci/run).
@@ -15,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -25,7 +26,9 @@ from PIL import Image
 
 from serve_helpers import official_pth, study_folders, tiny_run, write_study
 
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "docs" / "screenshots"
+# README's screenshots: `CYCLEGAN_SCREENSHOTS=docs/screenshots python3 -m pytest tests/test_serve_browser.py`
+# writes them there; otherwise they go to a temporary folder (a plain test run leaves the tree clean).
+SCREENSHOTS = Path(os.environ.get("CYCLEGAN_SCREENSHOTS") or Path(tempfile.gettempdir()) / "cyclegan_screenshots")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 ADMIN = "browser-test-admin-token"
 
