@@ -21,13 +21,13 @@ from cyclegan.inference import load_generator
 from cyclegan.losses import gan_loss
 from cyclegan.methods import build_model
 from cyclegan.pool import ImagePool
-from cyclegan.training.checkpoint import load_checkpoint
+from cyclegan.training.checkpoint import CheckpointError, load_checkpoint
 from cyclegan.training.loop import train
 from cyclegan.training.step import build_optimizers, train_step
 
 from helpers import tiny_config, tiny_dataset
 
-PIX2PIX = ["model.method=pix2pix", "data.mode=aligned", "loss.pool_size=0", "loss.gan_mode=vanilla",
+PIX2PIX = ["model.method=pix2pix", "loss.lambda_identity=0", "data.mode=aligned", "loss.pool_size=0", "loss.gan_mode=vanilla",
            "model.norm=batch", "model.generator=unet_128", "model.dropout=true", "data.load_size=128",
            "data.crop_size=128"]
 BIGAN = ["model.method=bigan", "loss.pool_size=0", "loss.lambda_identity=0"]
@@ -85,12 +85,13 @@ def test_pix2pix_preset_is_the_baseline_of_reproduce():
 
 
 def test_pix2pix_config_rules():
+    no_identity = "loss.lambda_identity=0"
     with pytest.raises(ConfigError, match="data.mode=aligned"):
-        tiny_config("model.method=pix2pix", "loss.pool_size=0")
+        tiny_config("model.method=pix2pix", "loss.pool_size=0", no_identity)
     with pytest.raises(ConfigError, match="pool_size=0"):
-        tiny_config("model.method=pix2pix", "data.mode=aligned")
+        tiny_config("model.method=pix2pix", "data.mode=aligned", no_identity)
     with pytest.raises(ConfigError, match="pool_size=0"):
-        tiny_config("model.method=bigan")
+        tiny_config("model.method=bigan", no_identity)
 
 
 def test_pix2pix_steps_the_discriminator_first_then_the_generator_against_it():
@@ -145,7 +146,7 @@ def test_pix2pix_trains_evaluates_and_exports(tmp_path):
     assert {"AtoB.l1", "AtoB.ssim", "AtoB.acc@5"} <= set(scores)
     assert not any(k.startswith("BtoA") for k in scores) and "AtoB.cycle_l1" not in scores
     assert load_generator(run, "AtoB").out_channels == 3
-    with pytest.raises(Exception, match="A -> B only"):
+    with pytest.raises(CheckpointError, match="A -> B only"):
         load_generator(run, "BtoA")
     # The exported file is an official pix2pix generator: translate with it from the CLI.
     out = tmp_path / "out"
@@ -172,15 +173,25 @@ def test_bigan_losses_flip_the_discriminator_labels():
     assert d["d_joint"].item() == pytest.approx(expected_d.item(), rel=1e-5)
 
 
-def test_bigan_trains_and_scores_both_directions(tmp_path):
+def test_bigan_trains_resumes_and_scores_both_directions(tmp_path):
     data = tiny_dataset(tmp_path / "data")
     run = tmp_path / "run"
-    train(data, run, tiny_config(*BIGAN), progress=False)
+    train(data, run, tiny_config(*BIGAN), max_steps=5, progress=False)  # interrupted
+    train(None, run, resume=True, progress=False)  # continues to the end: 2 epochs of 6 steps
     logged = records(run)
-    assert {"g_ab", "g_ba", "d_joint"} <= set(logged[-1])
-    assert all(np.isfinite(v) for r in logged for k, v in r.items() if k in ("g_ab", "g_ba", "d_joint"))
-    assert set(load_checkpoint(run)["nets"]) == {"g_ab", "g_ba", "d_joint"}
+    assert [r["step"] for r in logged] == list(range(1, 13))
+    assert all(np.isfinite(r[k]) for r in logged for k in ("g_ab", "g_ba", "d_joint"))
+    ckpt = load_checkpoint(run)
+    assert set(ckpt["nets"]) == {"g_ab", "g_ba", "d_joint"} and ckpt["progress"]["step"] == 12
+    assert ckpt["nets"]["d_joint"]["model.0.weight"].shape[1] == 6  # judges (a, b) stacked
     scores, _ = evaluate_checkpoint(run, device="cpu")
     assert {"AtoB.cycle_l1", "BtoA.cycle_l1", "AtoB.l1"} <= set(scores)
-    # resume continues the run
-    train(None, run, resume=True, progress=False)
+
+
+def test_baselines_refuse_cyclegan_only_terms():
+    with pytest.raises(ConfigError, match="lambda_identity=0"):
+        tiny_config("model.method=bigan", "loss.pool_size=0")
+    with pytest.raises(ConfigError, match="gan_mode=lsgan or vanilla"):
+        tiny_config(*BIGAN, "loss.gan_mode=hinge")
+    with pytest.raises(ConfigError, match="B -> A mapping"):
+        tiny_config(*PIX2PIX, "eval.best_metric=cycle_l1")

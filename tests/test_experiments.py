@@ -12,7 +12,7 @@ import torch
 
 from cyclegan.config import ConfigError, build_config, list_presets
 from cyclegan.cyclegan import CycleGAN
-from cyclegan.experiments import ABLATION, BASELINES, VARIANT_BUDGETS, markdown_table, reproduce, slug
+from cyclegan.experiments import ABLATION, BASELINES, markdown_table, reproduce, slug, variant_config
 from cyclegan.hub.datasets import DATASETS
 from cyclegan.pool import ImagePool
 from cyclegan.training.checkpoint import load_checkpoint
@@ -76,9 +76,10 @@ def test_joint_and_paired_baselines_are_tabulated(data, tmp_path):
     line = next(x for x in (tmp_path / "results.md").read_text().splitlines() if x.startswith("| pix2pix |"))
     assert line.endswith("| — | — |")  # no cycle errors for a one-way model
     # The small budget trains pix2pix's U-Net on whole 128 px images (it cannot take 64 px crops).
-    small = build_config([], ["model.generator=resnet_6blocks", "data.crop_size=64", *BASELINES["pix2pix"],
-                              *VARIANT_BUDGETS["pix2pix"]["small"]])
+    small = variant_config("baselines", "pix2pix", "small")
     assert (small.model.generator, small.data.crop_size, small.model.norm) == ("unet_128", 128, "batch")
+    assert small.model.ngf == 32 and small.optim.n_epochs == 1  # the rest of the small budget applies
+    assert variant_config("baselines", "pix2pix", "small", overrides=["model.ngf=4"]).model.ngf == 4
 
 
 def test_cycle_alone_leaves_the_discriminators_untouched():

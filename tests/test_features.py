@@ -5,9 +5,6 @@ into the cache from a 127.0.0.1 server."""
 from __future__ import annotations
 
 import dataclasses
-import functools
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -26,7 +23,7 @@ from cyclegan.nn.features import (
     load_feature_network,
 )
 
-from helpers import random_vgg_weights
+from helpers import file_server, random_vgg_weights
 
 # torchvision's vgg16 `features`: the indices of its convolutions and their (out, in) channels.
 VGG16_CONVS = {0: (64, 3), 2: (64, 64), 5: (128, 64), 7: (128, 128), 10: (256, 128), 12: (256, 256),
@@ -124,24 +121,8 @@ def weights_server(tmp_path: Path, vgg16_file: Path):
     root = tmp_path / "server"
     root.mkdir()
     (root / FEATURE_NETWORKS["vgg16"].file).symlink_to(vgg16_file)
-    requests: list[str] = []
-
-    class Handler(SimpleHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            requests.append(self.path)
-            super().do_GET()
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", requests
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with file_server(root) as served:
+        yield served
 
 
 def test_weights_download_once_into_the_cache_and_are_checked(weights_server, vgg16_file, tmp_path, monkeypatch):

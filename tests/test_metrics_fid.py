@@ -7,9 +7,6 @@ over the whole (N, 2048) array.
 
 from __future__ import annotations
 
-import functools
-import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +31,8 @@ from cyclegan.metrics import (
 )
 from cyclegan.metrics.inception import ENV_URL, FID_WEIGHTS_FILE, FID_WEIGHTS_URL, fid_weights_url
 from cyclegan.metrics.kid import polynomial_kernel
+
+from helpers import file_server
 
 FEATURE_TOL = 1e-4  # max|diff| / max|ref| of the (N, 2048) features
 FID_TOL = 1e-3  # relative
@@ -273,24 +272,8 @@ def weights_server(tmp_path: Path, state32: dict[str, torch.Tensor]):
     root.mkdir()
     torch.save(state32, root / FID_WEIGHTS_FILE)
     (root / "bad.pth").write_bytes(b"<!DOCTYPE html><html><body>404</body></html>")
-    requests: list[str] = []
-
-    class Handler(SimpleHTTPRequestHandler):
-        def log_message(self, *args) -> None:
-            pass
-
-        def do_GET(self) -> None:
-            requests.append(self.path)
-            super().do_GET()
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(root)))
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}", requests
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with file_server(root) as served:
+        yield served
 
 
 def test_weights_download_once_into_cache(weights_server, tmp_path: Path, monkeypatch, state32) -> None:

@@ -302,14 +302,21 @@ def _validate_method(cfg: Config) -> None:
     method = cfg.model.method
     if method == "cyclegan":
         return
-    extra = [k for k in ("lambda_self_reg", "lambda_feature") if getattr(cfg.loss, k) > 0]
+    extra = [k for k in ("lambda_identity", "lambda_self_reg", "lambda_feature") if getattr(cfg.loss, k) > 0]
     if extra:
-        raise ConfigError(f"loss.{extra[0]} is a term of the cyclegan objective; model.method={method} has no use for it")
+        raise ConfigError(f"loss.{extra[0]} is a term of the cyclegan objective, which model.method={method} does not "
+                          f"use: set loss.{extra[0]}=0")
     if cfg.loss.pool_size != 0:
         raise ConfigError(f"model.method={method} trains its discriminator on (input, output) pairs, which an image "
                           "pool would mismatch: set loss.pool_size=0")
     if cfg.train.merge_passes:
         raise ConfigError(f"train.merge_passes is for model.method=cyclegan; turn it off for {method}")
+    if method == "bigan" and cfg.loss.gan_mode not in ("lsgan", "vanilla"):
+        raise ConfigError("model.method=bigan trains its mappings with swapped labels: use loss.gan_mode=lsgan or vanilla")
+    metric = cfg.eval.best_metric
+    if method == "pix2pix" and (metric == "cycle_l1" or metric.startswith("BtoA.") or metric.endswith(".cycle_l1")):
+        raise ConfigError(f"eval.best_metric={metric} needs a B -> A mapping, which pix2pix does not learn; use an "
+                          "AtoB metric such as AtoB.l1")
     if method == "pix2pix" and cfg.data.mode != "aligned":
         raise ConfigError("model.method=pix2pix learns from pairs: set data.mode=aligned (A|B images in train/, or "
                           "trainA/trainB files paired by name)")

@@ -118,7 +118,12 @@ def _same_size(images: list[np.ndarray]) -> list[np.ndarray]:
 def default_metric(scores: Scores) -> str:
     """The score that picks the best checkpoint when none is named: AtoB's L1 to the ground truth
     on a paired split, else the mean cycle error of both directions."""
-    return "AtoB.l1" if "AtoB.l1" in scores else "cycle_l1"
+    if "AtoB.l1" in scores:
+        return "AtoB.l1"
+    if "AtoB.cycle_l1" not in scores:  # one-way (pix2pix) on a test split without pairs
+        raise ValueError("no score to pick the best checkpoint by: the test split has no pairs (no AtoB.l1) and the "
+                         "model has no cycle; use a paired test split (eval.data)")
+    return "cycle_l1"
 
 
 def metric_value(scores: Scores, name: str) -> float:
@@ -145,7 +150,8 @@ def evaluate_model(model: nn.Module, test_a: Path, test_b: Path, **kwargs) -> Sc
     was_training = model.training
     try:
         with torch.inference_mode():
-            return evaluate_generators(model.g_ab, getattr(model, "g_ba", None), test_a, test_b, **kwargs)
+            nets = model.networks()
+            return evaluate_generators(nets["g_ab"], nets.get("g_ba"), test_a, test_b, **kwargs)
     finally:
         model.train(was_training)
 

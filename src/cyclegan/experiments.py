@@ -87,6 +87,16 @@ def slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
 
 
+def variant_config(experiment: str, name: str, budget: str = "small", configs: Sequence[str] = (),
+                   overrides: Sequence[str] = ()) -> Config:
+    """The config of one variant: the user's configs, then the budget, the variant's overrides (none
+    for a baseline with its own trainer), its per-budget adjustments, and the user's overrides last."""
+    entry = EXPERIMENTS[experiment][name]
+    own = [] if callable(entry) else entry
+    return build_config(list(configs), [*BUDGETS[budget], *own, *VARIANT_BUDGETS.get(name, {}).get(budget, []),
+                                        *overrides])
+
+
 def reproduce(
     experiment: str, data: str | Path, out: str | Path, *, budget: str = "small", configs: Sequence[str] = (),
     overrides: Sequence[str] = (), variants: Sequence[str] | None = None, max_test: int | None = None,
@@ -116,9 +126,7 @@ def reproduce(
         raise ValueError(f"unknown variant(s) {', '.join(map(repr, unknown))}; choose from: {', '.join(table)}")
     data, out = Path(data), Path(out)
     own = {name for name in chosen if callable(table[name])}  # trained by their own function
-    cfgs = {name: build_config(list(configs), [*BUDGETS[budget], *([] if name in own else table[name]),
-                                               *VARIANT_BUDGETS.get(name, {}).get(budget, []), *overrides])
-            for name in chosen}
+    cfgs = {name: variant_config(experiment, name, budget, configs, overrides) for name in chosen}
     rows = []
     for name in chosen:
         run_dir = out / slug(name)

@@ -4,7 +4,7 @@ of the CycleGAN paper's comparisons (Sec. 5.1.3, Tables 1-3).
 Names: `g_ab` is G: A -> B (official netG); `d_b` (official netD) is a conditional PatchGAN that
 judges an (a, b) pair stacked along the channels: real (a, b) against (a, G(a)).
 
-    L_G = GAN(D(a, G(a)), real) + lambda_l1 |G(a) - b|_1
+    L_G = lambda_gan GAN(D(a, G(a)), real) + lambda_l1 |G(a) - b|_1   (lambda_gan = 1; 0: L1 alone)
     L_D = 0.5 [GAN(D(a, b), real) + GAN(D(a, G(a)), fake)]
 
 As in the official `pix2pix_model.py`, the discriminator steps first and there is no image pool.
@@ -65,7 +65,7 @@ class Pix2Pix(nn.Module):
 
     def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, t: Translations) -> dict[str, torch.Tensor]:
         c = self.loss_cfg
-        losses = {"g_gan": gan_loss(self.judge(real_a, t.fake_b), True, c.gan_mode, for_discriminator=False)}
+        losses = {"g_gan": gan_loss(self.judge(real_a, t.fake_b), True, c.gan_mode, for_discriminator=False) * c.lambda_gan}
         if c.lambda_l1 > 0:
             losses["g_l1"] = F.l1_loss(t.fake_b.float(), real_b.float()) * c.lambda_l1
         losses["total"] = sum(losses.values())

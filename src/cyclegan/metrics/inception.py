@@ -25,6 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..nn.state_dicts import check_keys_and_shapes
+
 log = logging.getLogger(__name__)
 
 FID_WEIGHTS_URL = (
@@ -309,22 +311,7 @@ def check_state_dict(
     """Raise FIDWeightsError unless `state` has exactly the network's keys, each with its shape."""
     state = _filter_state_dict(state, what=what)
     expected = (model or _meta_model()).state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        raise FIDWeightsError(
-            f"{what} is not the FID Inception weights: {len(missing)} keys missing "
-            f"({', '.join(missing[:3]) or '-'}), {len(unexpected)} unexpected ({', '.join(unexpected[:3]) or '-'})"
-        )
-    for key, ref in expected.items():
-        value = state[key]
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(ref.shape):
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise FIDWeightsError(
-                f"{what} is not the FID Inception weights: {key} is {shape}, expected {tuple(ref.shape)}"
-            )
-        if ref.is_floating_point() and not value.is_floating_point():
-            raise FIDWeightsError(f"{what} is not the FID Inception weights: {key} has dtype {value.dtype}")
+    check_keys_and_shapes(state, expected, what=what, network="the FID Inception weights", error=FIDWeightsError)
 
 
 def _meta_model() -> FIDInceptionV3:

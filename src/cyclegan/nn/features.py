@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .state_dicts import check_keys_and_shapes
 from .vgg import VGG_LAYOUTS, vgg16_features, vgg19_features, vgg_layer_names
 
 log = logging.getLogger(__name__)
@@ -187,18 +188,9 @@ def check_state_dict(name: str, state: Mapping[str, torch.Tensor], *, reference:
         with torch.device("meta"):
             reference = spec.build()
     expected = reference.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        raise FeatureWeightsError(
-            f"{what} is not the {name} weights: {len(missing)} keys missing ({', '.join(missing[:3]) or '-'}), "
-            f"{len(unexpected)} unexpected ({', '.join(unexpected[:3]) or '-'})"
-        )
-    for key, ref in expected.items():
+    check_keys_and_shapes(state, expected, what=what, network=f"the {name} weights", error=FeatureWeightsError)
+    for key in expected:
         value = state[key]
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != tuple(ref.shape):
-            shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
-            raise FeatureWeightsError(f"{what} is not the {name} weights: {key} is {shape}, expected {tuple(ref.shape)}")
         if not value.is_floating_point():
             raise FeatureWeightsError(f"{what} is not the {name} weights: {key} has dtype {value.dtype}")
     return {k: v.float() for k, v in state.items()}

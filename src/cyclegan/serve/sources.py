@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 from PIL import Image
 from torch import nn
 
@@ -35,15 +36,13 @@ class Source:
     label: str
     kind: str
     location: str  # the path or pretrained name as given
+    # An official file or pretrained name holds one generator: it translates the way it was trained;
+    # so does a pix2pix run.
+    directions: tuple[str, ...] = ("AtoB", "BtoA")
 
     @property
     def is_run(self) -> bool:
         return self.kind == "run"
-
-    @property
-    def directions(self) -> tuple[str, ...]:
-        # An official file or pretrained name holds one generator: it translates the way it was trained.
-        return ("AtoB", "BtoA") if self.kind in ("run", "checkpoint") else ("AtoB",)
 
 
 def parse_sources(items: list[str]) -> list[Source]:
@@ -73,8 +72,23 @@ def parse_sources(items: list[str]) -> list[Source]:
         while sid in used:
             sid, n = f"{base}-{n}", n + 1
         used.add(sid)
-        sources.append(Source(sid, label, kind, item))
+        sources.append(Source(sid, label, kind, item, _directions(kind, path)))
     return sources
+
+
+def _directions(kind: str, path: Path) -> tuple[str, ...]:
+    """The directions a source translates: both for a cyclegan run or checkpoint, except pix2pix."""
+    if kind not in ("run", "checkpoint"):
+        return ("AtoB",)
+    config = path / "config.yaml" if kind == "run" else None
+    if config is not None and config.is_file():
+        try:
+            method = (yaml.safe_load(config.read_text()) or {}).get("model", {}).get("method", "cyclegan")
+        except (yaml.YAMLError, AttributeError):
+            method = "cyclegan"  # an unreadable config: loading the checkpoint reports it
+        if method == "pix2pix":
+            return ("AtoB",)
+    return ("AtoB", "BtoA")
 
 
 def checkpoint_stamp(source: Source) -> float | None:
@@ -134,7 +148,7 @@ class ModelCache:
         ckpt = read_source(source.location)
         if ckpt.get("format") != FORMAT:  # a .pt holding an official state dict
             return Loaded({"AtoB": load_generator(source.location, "AtoB", self.device)}, {})
-        gens = dict(zip(("AtoB", "BtoA"), generators_from_checkpoint(ckpt, self.device)))
+        gens = {d: g for d, g in zip(("AtoB", "BtoA"), generators_from_checkpoint(ckpt, self.device)) if g is not None}
         tests = {}
         root = (ckpt.get("run") or {}).get("dataroot")
         if root:
@@ -156,7 +170,10 @@ class ModelCache:
         return Image.fromarray(out)
 
     def channels(self, source: Source, direction: str) -> int:
-        return generator_channels(self.get(source).generators[direction])[0]
+        generators = self.get(source).generators
+        if direction not in generators:
+            raise ValueError(f"{source.label} translates {' and '.join(generators)} only, not {direction}")
+        return generator_channels(generators[direction])[0]
 
 
 def test_images(folders: dict[str, Path]) -> list[str]:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, File, Form, HTTPException, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
+from ..data.image_io import is_image_file
 from .security import Limits, UploadError, decode_image, safe_path
 from .sources import ModelCache, Source, test_images
 
@@ -53,9 +54,12 @@ def translate_router(sources: list[Source], cache: ModelCache, limits: Limits, t
         if folder is None:
             raise HTTPException(404, "no such test image")
         try:
-            return safe_path(folder, rest)
+            path = safe_path(folder, rest)
         except UploadError as e:
             raise HTTPException(404, "no such test image") from e
+        if not is_image_file(path):  # the test folders may hold other files: serve images only
+            raise HTTPException(404, "no such test image")
+        return path
 
     @router.get("/", include_in_schema=False)
     def page() -> FileResponse:

@@ -100,11 +100,14 @@ class Run:
         if cfg.loss.lambda_feature > 0:  # validated: cyclegan only
             # Load the feature loss's frozen network now (a missing file fails before any step), rank 0
             # first: it downloads the weights into the cache that the other ranks then read.
+            # If rank 0 fails, it still releases the others (which then fail on the missing file themselves).
             if not self.ctx.is_main:
                 barrier()
-            self.model.feature_extractor(device)
-            if self.ctx.is_main:
-                barrier()
+            try:
+                self.model.feature_extractor(device)
+            finally:
+                if self.ctx.is_main:
+                    barrier()
         if cfg.model.norm == "syncbatch" and self.ctx.enabled:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         rank = self.ctx.rank

@@ -86,8 +86,7 @@ def train_step(
         opt_g.zero_grad(set_to_none=True)
         with amp:
             losses = model.generator_losses(real_a, real_b, t)
-        (scalers.g.scale(losses["total"]) if scalers is not None else losses["total"]).backward()
-        _step(opt_g, scalers.g if scalers is not None else None)
+        _backward_and_step(losses["total"], opt_g, scalers.g if scalers is not None else None)
         set_requires_grad(model.discriminators, True)
         return losses
 
@@ -101,17 +100,17 @@ def train_step(
                 losses = {"d_b": d_b, "d_a": d_a, "total": d_a + d_b}
             else:
                 losses = model.discriminator_losses(real_a, real_b, fake_a, fake_b)
-        (scalers.d.scale(losses["total"]) if scalers is not None else losses["total"]).backward()
-        _step(opt_d, scalers.d if scalers is not None else None)
+        _backward_and_step(losses["total"], opt_d, scalers.d if scalers is not None else None)
         return losses
 
+    # Without an adversarial loss ("cycle alone") there is nothing to train the discriminators for.
+    adversarial = model.loss_cfg.lambda_gan != 0
     if model.discriminator_first:
-        d_losses = discriminator_step()
+        d_losses = discriminator_step() if adversarial else {}
         g_losses = generator_step()
     else:
         g_losses = generator_step()
-        # Without an adversarial loss ("cycle alone") there is nothing to train the discriminators for.
-        d_losses = discriminator_step() if model.loss_cfg.lambda_gan != 0 else {}
+        d_losses = discriminator_step() if adversarial else {}
     return _finish({k: v for k, v in (*g_losses.items(), *d_losses.items()) if k != "total"}, sync_losses), t
 
 
@@ -123,9 +122,11 @@ def _finish(losses: dict[str, torch.Tensor], sync: bool) -> dict[str, float] | d
     return losses
 
 
-def _step(opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
+def _backward_and_step(loss: torch.Tensor, opt: torch.optim.Optimizer, scaler: torch.amp.GradScaler | None) -> None:
     if scaler is None or not scaler.is_enabled():
+        loss.backward()
         opt.step()
         return
+    scaler.scale(loss).backward()
     scaler.step(opt)
     scaler.update()

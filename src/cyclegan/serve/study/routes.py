@@ -3,7 +3,7 @@
 Participant pages and API live under `/study/p/{token}` and `/api/study/p/{token}`: the token (random,
 one per participant, made by an admin) is the only credential, and it reveals nothing but that
 participant's own trials; image URLs name the trial and side, never the file or the method. Admin
-routes (`/api/study/admin/...`) need the admin token in an `X-Admin-Token` header (or `?token=`).
+routes (`/api/study/admin/...`) need the admin token in an `X-Admin-Token` header (never in the URL).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import dataclasses
 import io
 from pathlib import Path
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 
@@ -34,8 +34,9 @@ def study_router(store: StudyStore, admin_token: str) -> APIRouter:
             raise HTTPException(404, "unknown participant link; ask the study's organiser for a new one")
         return p
 
-    def admin(header: str | None, query: str | None) -> None:
-        if not (same_token(header, admin_token) or same_token(query, admin_token)):
+    def admin(header: str | None) -> None:
+        # The header only: a token in the URL would end up in logs and browser history.
+        if not same_token(header, admin_token):
             raise HTTPException(403, "this needs the study's admin token (printed by `cyclegan serve` at start)")
 
     # -- participant -------------------------------------------------------------------------------
@@ -109,9 +110,8 @@ def study_router(store: StudyStore, admin_token: str) -> APIRouter:
         return FileResponse(STATIC / "admin.html", headers=NO_STORE)  # asks for the token; the API checks it
 
     @router.post("/api/study/admin/participants")
-    async def add_participant(request: Request, x_admin_token: str | None = Header(None),
-                              token: str | None = Query(None)) -> JSONResponse:
-        admin(x_admin_token, token)
+    async def add_participant(request: Request, x_admin_token: str | None = Header(None)) -> JSONResponse:
+        admin(x_admin_token)
         body = await _json_body(request) if await request.body() else {}
         label = body.get("label", "")
         if not isinstance(label, str):
@@ -121,8 +121,8 @@ def study_router(store: StudyStore, admin_token: str) -> APIRouter:
                             status_code=201)
 
     @router.get("/api/study/admin/results")
-    def results(x_admin_token: str | None = Header(None), token: str | None = Query(None)) -> JSONResponse:
-        admin(x_admin_token, token)
+    def results(x_admin_token: str | None = Header(None)) -> JSONResponse:
+        admin(x_admin_token)
         rows = store.answer_rows()
         return JSONResponse({
             "study": spec.name,
@@ -135,8 +135,8 @@ def study_router(store: StudyStore, admin_token: str) -> APIRouter:
         }, headers=NO_STORE)
 
     @router.get("/api/study/admin/answers.csv")
-    def answers_csv(x_admin_token: str | None = Header(None), token: str | None = Query(None)) -> Response:
-        admin(x_admin_token, token)
+    def answers_csv(x_admin_token: str | None = Header(None)) -> Response:
+        admin(x_admin_token)
         return Response(store.csv(), media_type="text/csv; charset=utf-8",
                         headers={**NO_STORE, "Content-Disposition": 'attachment; filename="study_answers.csv"'})
 
