@@ -30,7 +30,9 @@ from cyclegan.serve.security import Limits  # noqa: E402
 from cyclegan.serve.study import (  # noqa: E402
     AnswerError, StudyStore, fooled_rates, load_study, plan_trials, proportion, standard_error, wilson_interval,
 )
+from cyclegan.training import loop  # noqa: E402
 
+from helpers import tiny_config  # noqa: E402
 from serve_helpers import official_pth, png_header_only, study_folders, tiny_run, write_study  # noqa: E402
 
 ADMIN = "admin-secret"
@@ -465,3 +467,14 @@ def test_cli_help_and_missing_extra(world):
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False)
     assert r.returncode == 1 and r.stderr.strip() == (
         "cyclegan: error: the web app needs FastAPI, uvicorn and python-multipart: pip install 'cyclegan[serve]'")
+
+
+def test_a_pix2pix_run_translates_a_to_b_only(world, tmp_path):
+    run = tmp_path / "pix2pix"
+    loop.train(world["data"], run, tiny_config("model.method=pix2pix", "data.mode=aligned", "loss.pool_size=0",
+                                               "loss.lambda_identity=0"), max_steps=2, progress=False)
+    with TestClient(create_app([str(run)], admin_token=ADMIN)) as c:
+        assert c.get("/api/models").json()[0]["directions"] == ["AtoB"]
+        assert upload(c, png_bytes(), model="pix2pix").status_code == 200
+        refused = upload(c, png_bytes(), model="pix2pix", direction="BtoA")
+        assert refused.status_code == 400 and "AtoB" in error_of(refused)
