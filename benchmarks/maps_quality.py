@@ -67,7 +67,9 @@ def train_and_translate(name: str, overrides: list[str], args: argparse.Namespac
     cfg = build_config(["maps_128"], [
         f"model.ngf={args.ngf}", f"model.ndf={args.ngf}", "data.preprocess=crop", f"data.crop_size={args.crop}",
         f"optim.n_epochs={args.epochs[0]}", f"optim.n_epochs_decay={args.epochs[1]}", "data.num_workers=1",
-        f"train.seed={args.seed}", f"train.precision={args.precision}", f"train.merge_passes={args.merge}", "train.log_every=100", "train.sample_every=1000000",
+        f"train.seed={args.seed}", f"train.precision={args.precision}", f"train.merge_passes={args.merge}",
+        f"train.low_precision_discriminators={args.low_precision_discriminators}",
+        "train.log_every=100", "train.sample_every=1000000",
         "train.checkpoint_every=1000000", "train.keep_epoch_checkpoints=0",
         f"data.max_dataset_size={args.max_train if args.max_train else 'null'}", *overrides,
     ])
@@ -88,6 +90,8 @@ def main() -> None:
     ap.add_argument("--crop", type=int, default=64, help="training crop size (translation uses the whole image)")
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="train.precision")
     ap.add_argument("--merge", action="store_true", help="train.merge_passes (same maths, faster)")
+    ap.add_argument("--low-precision-discriminators", action="store_true",
+                    help="train.low_precision_discriminators (bf16 discriminators too)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--max-train", type=int, help="use only the first N training images (a quick smoke run)")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
@@ -127,6 +131,7 @@ def main() -> None:
                "torch": torch.__version__, "python": platform.python_version()}
     settings = {"ngf": args.ngf, "ndf": args.ngf, "crop": args.crop, "epochs": args.epochs, "seed": args.seed,
                 "precision": args.precision, "merge_passes": args.merge,
+                "low_precision_discriminators": args.low_precision_discriminators,
                 "generator": "resnet_6blocks", "data": str(args.data)}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"settings": settings, "machine": machine, "rows": rows}, indent=2) + "\n")

@@ -35,7 +35,7 @@ from cyclegan.config import build_config
 from cyclegan.cyclegan import CycleGAN
 from cyclegan.pool import ImagePool
 from cyclegan.training.loop import resolve_device
-from cyclegan.precision import autocast
+from cyclegan.precision import autocast, discriminators_in_float32
 from cyclegan.training.step import GradScalers, build_optimizers, train_step
 
 MATRIX = [
@@ -104,6 +104,7 @@ def run_one(args: argparse.Namespace) -> dict:
                  f"model.ndf={args.ngf}"]
     cfg = build_config(overrides=overrides)
     model = CycleGAN.from_config(cfg.model, cfg.loss).to(device)
+    discriminators_in_float32(model.discriminators, args.precision, args.low_precision_discriminators)
     opt_g, opt_d = build_optimizers(model, cfg.optim)
     pool_a, pool_b = ImagePool(cfg.loss.pool_size, seed=1), ImagePool(cfg.loss.pool_size, seed=2)
     scalers = GradScalers(device, args.precision)
@@ -139,6 +140,7 @@ def run_one(args: argparse.Namespace) -> dict:
     return {
         "size": args.size, "netG": args.netG, "ngf": args.ngf, "precision": args.precision, "batch_size": args.batch_size,
         "merge": args.merge, "compile": args.compile, "iters": args.iters,
+        "low_precision_discriminators": args.low_precision_discriminators,
         "s_per_iter": s_per_iter, "s_per_iter_mean": statistics.fmean(times),
         "images_per_s": args.batch_size / s_per_iter, "s_per_image": s_per_iter / args.batch_size,
         "peak_rss_mb" if device.type == "cpu" else "peak_cuda_mb": peak_memory_mb(device),
@@ -149,7 +151,8 @@ def run_one(args: argparse.Namespace) -> dict:
 
 
 def label(r: dict) -> str:
-    extra = [x for x, on in (("merged", r["merge"]), ("compiled", r["compile"])) if on]
+    extra = [x for x, on in (("merged", r["merge"]), ("compiled", r["compile"]),
+                             ("bf16 D", r.get("low_precision_discriminators"))) if on]
     width = f" ngf {r['ngf']}" if r.get("ngf", 64) != 64 else ""
     return f"{r['size']} px {r['netG']}{width} {r['precision']}" + (f" {'+'.join(extra)}" if extra else "") + \
         (f" batch {r['batch_size']}" if r["batch_size"] > 1 else "")
@@ -187,6 +190,8 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=1)
     ap.add_argument("--ngf", type=int, default=64, help="generator and discriminator width (the paper: 64)")
     ap.add_argument("--merge", action="store_true", help="merged generator passes (train.merge_passes)")
+    ap.add_argument("--low-precision-discriminators", action="store_true",
+                    help="bf16/fp16 discriminators too (train.low_precision_discriminators)")
     ap.add_argument("--compile", action="store_true", help="torch.compile the networks (compile time reported apart)")
     ap.add_argument("--iters", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)

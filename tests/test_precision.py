@@ -13,9 +13,10 @@ from cyclegan.config import ConfigError
 from cyclegan.cyclegan import CycleGAN
 from cyclegan.inference import translate_tensor
 from cyclegan.pool import ImagePool
-from cyclegan.precision import autocast
+from cyclegan.precision import autocast, discriminators_in_float32
 from cyclegan.training.checkpoint import load_checkpoint
 from cyclegan.training.loop import train
+from cyclegan.training.state import Run
 from cyclegan.training.step import build_optimizers, train_step
 
 from helpers import tiny_config, tiny_dataset
@@ -103,3 +104,24 @@ def test_fp16_needs_cuda(tmp_path):
         train(tiny_dataset(tmp_path / "data"), tmp_path / "run", tiny_config("train.precision=fp16"), progress=False)
     with pytest.raises(ConfigError, match="train.precision"):
         tiny_config("train.precision=fp8")
+
+
+def test_mixed_precision_keeps_the_discriminators_and_the_output_layer_in_float32(tmp_path):
+    model, cfg = tiny_model()
+    a = torch.rand(1, 3, 32, 32) * 2 - 1
+    with torch.no_grad():
+        reference = model.d_b(a)
+        with autocast("cpu", "bf16"):
+            assert model.g_ab(a).dtype == torch.float32  # the output conv runs in float32
+            assert model.d_b(a).dtype == torch.bfloat16  # a discriminator on its own: autocast applies
+            discriminators_in_float32(model.discriminators, "bf16")
+            torch.testing.assert_close(model.d_b(a), reference)  # float32, the same numbers
+    discriminators_in_float32(model.discriminators, "bf16", low_precision=True)
+    assert not model.d_a.float32 and not model.d_b.float32
+    data = tiny_dataset(tmp_path / "data")
+    train(data, tmp_path / "run", tiny_config("train.precision=bf16"), max_steps=1, progress=False)
+    run = Run(tiny_config("train.precision=bf16"), tmp_path / "r", data, torch.device("cpu"))
+    assert all(d.float32 for d in run.model.discriminators)
+    run = Run(tiny_config("train.precision=bf16", "train.low_precision_discriminators=true"), tmp_path / "r", data,
+              torch.device("cpu"))
+    assert not any(d.float32 for d in run.model.discriminators)

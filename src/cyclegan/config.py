@@ -86,7 +86,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     deterministic: bool = False  # deterministic kernels on one CPU thread (bit-exact resume; slower)
-    precision: str = "fp32"  # fp32 (official arithmetic) | bf16 (autocast; CPU and GPU) | fp16 (autocast + scaler; CUDA)
+    precision: str = "fp32"  # fp32 (official arithmetic) | bf16 (generators under autocast; CPU and GPU) | fp16 (+ scaler; CUDA)
+    low_precision_discriminators: bool = False  # bf16/fp16: the discriminators too (faster; lost quality on maps)
     merge_passes: bool = False  # run each generator once on its concatenated inputs (4 passes instead of 6)
     compile: bool = False  # torch.compile the four networks (compile time is paid at the start)
     dist_timeout_s: int = 1800  # data-parallel: a collective waiting longer fails (a rank died or hangs)

@@ -6,14 +6,17 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import conv_bias, norm_layer
+from .layers import conv_bias, in_float32, norm_layer
 
 
 class NLayerDiscriminator(nn.Module):
     """PatchGAN: n stride-2 4x4 convs (no norm on the first), a stride-1 conv, then a 1-channel map.
 
     n_layers=3 ("basic") gives a 70x70 receptive field; each output judges one overlapping patch.
+    With `float32` set, it computes in float32 even inside an autocast region (see `train.precision`).
     """
+
+    float32 = False
 
     def __init__(self, in_channels: int = 3, *, ndf: int = 64, n_layers: int = 3, norm: str = "instance") -> None:
         super().__init__()
@@ -35,11 +38,13 @@ class NLayerDiscriminator(nn.Module):
         self.model = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        return in_float32(self.model, x) if self.float32 else self.model(x)
 
 
 class PixelDiscriminator(nn.Module):
-    """PixelGAN: 1x1 convs only, so every pixel is judged on its own colour."""
+    """PixelGAN: 1x1 convs only, so every pixel is judged on its own colour. `float32`: as PatchGAN's."""
+
+    float32 = False
 
     def __init__(self, in_channels: int = 3, *, ndf: int = 64, norm: str = "instance") -> None:
         super().__init__()
@@ -54,7 +59,7 @@ class PixelDiscriminator(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(x)
+        return in_float32(self.model, x) if self.float32 else self.model(x)
 
 
 def build_discriminator(

@@ -14,7 +14,8 @@ from torch import nn
 NormFactory = Callable[[int], nn.Module]
 
 
-def _in_float32(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+def in_float32(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """`forward(x)` in float32 even inside an autocast region (plain `forward(x)` outside one)."""
     if not torch.is_autocast_enabled(x.device.type):
         return forward(x)
     with torch.autocast(x.device.type, enabled=False):
@@ -32,14 +33,14 @@ class OutputConv2d(nn.Conv2d):
     scaling on channels that bf16 rounding had made exactly constant, compounding over the layers)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return _in_float32(super().forward, x)
+        return in_float32(super().forward, x)
 
 
 class OutputConvTranspose2d(nn.ConvTranspose2d):
     """The U-Net's last (transposed) convolution, always in float32 (see `OutputConv2d`)."""
 
     def forward(self, x: torch.Tensor, output_size: list[int] | None = None) -> torch.Tensor:
-        return _in_float32(lambda t: super(OutputConvTranspose2d, self).forward(t, output_size), x)
+        return in_float32(lambda t: super(OutputConvTranspose2d, self).forward(t, output_size), x)
 
 
 def norm_layer(name: str) -> NormFactory:

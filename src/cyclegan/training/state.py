@@ -15,6 +15,7 @@ from torch.utils.data import Sampler
 
 from ..config import Config
 from ..methods import build_model
+from ..precision import discriminators_in_float32
 from ..pool import ImagePool
 from .checkpoint import FORMAT, VERSION, atomic_copy, atomic_save
 from .distributed import DistributedContext, barrier
@@ -108,6 +109,7 @@ class Run:
             finally:
                 if self.ctx.is_main:
                     barrier()
+        discriminators_in_float32(self.model.discriminators, cfg.train.precision, cfg.train.low_precision_discriminators)
         if cfg.model.norm == "syncbatch" and self.ctx.enabled:
             self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
         rank = self.ctx.rank
