@@ -21,6 +21,7 @@ from typing import Any
 
 from .atomic import atomic_write_text
 from .config import Config, build_config
+from .safe_load import load_tensors
 
 logger = logging.getLogger(__name__)
 
@@ -166,10 +167,8 @@ def _same_training(a: Config, b: Config) -> bool:
 def _scores(run_dir: Path, data: Path, max_test: int | None, segmentation: str | None, device: str | None,
             evaluate_checkpoint: Any) -> dict[str, Any]:
     """The variant's scores, cached in `run_dir/reproduce_scores.json` for its checkpoint's step."""
-    import torch
-
     # Any run's checkpoint (CycleGAN's or a baseline's) has progress.step.
-    step = torch.load(run_dir / "checkpoints" / "latest.pt", map_location="cpu", weights_only=True)["progress"]["step"]
+    step = load_tensors(run_dir / "checkpoints" / "latest.pt")["progress"]["step"]
     cache = run_dir / "reproduce_scores.json"
     key = {"step": step, "max_test": max_test, "segmentation": segmentation}
     if cache.exists():

@@ -33,6 +33,7 @@ from tqdm import tqdm
 
 from .atomic import atomic_write
 from .data.image_io import DataError, find_images, load_image, save_image, tensor_to_uint8, to_tensor
+from .safe_load import load_tensors
 
 log = logging.getLogger(__name__)
 
@@ -93,10 +94,7 @@ class StyleStats:
         if not path.is_file():
             raise FileNotFoundError(f"style statistics file {path} does not exist; give a folder of style images "
                                     "or a file written by `cyclegan style-transfer`")
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # noqa: BLE001  (not a torch file, or it holds objects other than tensors)
-            raise ValueError(f"{path} is not a style statistics file ({(str(e).splitlines() or [''])[0]})") from None
+        obj = load_tensors(path, message=f"{path} is not a style statistics file")
         if not isinstance(obj, dict) or obj.get("format") != STATS_FORMAT:
             raise ValueError(f"{path} is not a style statistics file written by `cyclegan style-transfer`")
         missing = [layer for layer in STYLE_LAYERS if layer not in obj["grams"]]

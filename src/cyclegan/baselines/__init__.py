@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from ..safe_load import load_tensors
 from ..training.checkpoint import resolve
 from .bigan import BiGAN
 from .pix2pix import Pix2Pix
@@ -31,7 +32,7 @@ def baseline_format(source: str | Path) -> str | None:
     from .cogan_train import FORMAT as COGAN
 
     try:
-        ckpt = torch.load(resolve(source), map_location="cpu", weights_only=True)
+        ckpt = load_tensors(resolve(source))
     except Exception:  # missing, unreadable or not a checkpoint: the caller reports its own error
         return None
     fmt = ckpt.get("format") if isinstance(ckpt, dict) else None

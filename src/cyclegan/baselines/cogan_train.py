@@ -28,6 +28,7 @@ from tqdm import tqdm
 from ..atomic import atomic_write_text
 from ..config import Config, ConfigError, DataConfig
 from ..data.unaligned import UnalignedDataset
+from ..safe_load import load_tensors
 from ..training.checkpoint import CheckpointError, atomic_save, resolve
 from ..training.control import StopRequest, deterministic_mode
 from ..training.schedule import linear_factor
@@ -181,10 +182,7 @@ def train_cogan(
 def load_cogan(source: str | Path) -> dict[str, Any]:
     """A CoGAN checkpoint (file, or run dir: its latest), read with `weights_only=True`."""
     file = resolve(source)
-    try:
-        ckpt = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt, truncated, or holding arbitrary pickled objects
-        raise CheckpointError(f"cannot read {file} as a checkpoint: {str(e).splitlines()[0]}") from None
+    ckpt = load_tensors(file, error=CheckpointError, message=f"cannot read {file} as a checkpoint")
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(f"{file} is not a CoGAN checkpoint (train one with `cyclegan cogan train`)")
     if ckpt.get("version", 0) > VERSION:

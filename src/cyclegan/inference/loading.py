@@ -17,6 +17,7 @@ from torch import nn
 
 from ..config import Config
 from ..nn import ResnetGenerator, UnetGenerator, build_generator, load_official
+from ..safe_load import load_tensors
 from ..training.checkpoint import FORMAT, VERSION, CheckpointError, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,7 @@ def generators_from_checkpoint(
 
 def _read_file(path: Path) -> Mapping:
     """A cyclegan checkpoint or an official generator state dict, read with `weights_only=True`."""
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # corrupt, truncated, or holding arbitrary pickled objects
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"cannot read {path} as a checkpoint or state dict: {reason}") from None
+    obj = load_tensors(path, error=CheckpointError, message=f"cannot read {path} as a checkpoint or state dict")
     if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
         if obj.get("version", 0) > VERSION:
             raise CheckpointError(f"{path} was written by a newer cyclegan (format version {obj['version']}); upgrade")

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nn.state_dicts import check_keys_and_shapes
+from ..safe_load import load_tensors
 
 log = logging.getLogger(__name__)
 
@@ -326,11 +327,7 @@ def _read_state_dict(path: Path, *, what: str) -> Mapping[str, torch.Tensor]:
 
     if looks_like_html(path):
         raise FIDWeightsError(f"{what} is an HTML page, not the FID Inception weights (an error or login page?)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001  (not a torch file, truncated, or holds objects other than tensors)
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise FIDWeightsError(f"{what} is not a readable torch weights file ({reason})") from None
+    state = load_tensors(path, error=FIDWeightsError, message=f"{what} is not a readable torch weights file")
     if not isinstance(state, Mapping):
         raise FIDWeightsError(f"{what} holds a {type(state).__name__}, not a state dict of the FID Inception weights")
     return state

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..safe_load import load_tensors
 from .state_dicts import check_keys_and_shapes
 from .vgg import VGG_LAYOUTS, vgg16_features, vgg19_features, vgg_layer_names
 
@@ -245,11 +246,7 @@ def _read_state_dict(path: Path, *, name: str, what: str | None = None) -> Mappi
 
     if looks_like_html(path):
         raise FeatureWeightsError(f"{what} is an HTML page, not the {name} weights (an error or login page?)")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001  (not a torch file, truncated, or holds objects other than tensors)
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise FeatureWeightsError(f"{what} is not a readable torch weights file ({reason})") from None
+    state = load_tensors(path, error=FeatureWeightsError, message=f"{what} is not a readable torch weights file")
     if not isinstance(state, Mapping):
         raise FeatureWeightsError(f"{what} holds a {type(state).__name__}, not a state dict of the {name} weights")
     return state

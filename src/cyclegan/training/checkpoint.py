@@ -16,6 +16,7 @@ from typing import Any
 import torch
 
 from ..atomic import atomic_write
+from ..safe_load import load_tensors
 
 FORMAT = "cyclegan-checkpoint"
 VERSION = 1
@@ -52,13 +53,10 @@ def resolve(path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint file or run dir safely (weights_only) and check its format."""
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Read a checkpoint file or run dir safely (weights_only, onto the CPU) and check its format."""
     file = resolve(path)
-    try:
-        ckpt = torch.load(file, map_location=map_location, weights_only=True)
-    except Exception as e:  # corrupt, truncated, or holding arbitrary pickled objects
-        raise CheckpointError(f"cannot read {file} as a checkpoint: {str(e).splitlines()[0]}") from None
+    ckpt = load_tensors(file, error=CheckpointError, message=f"cannot read {file} as a checkpoint")
     if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
         raise CheckpointError(
             f"{file} is not a cyclegan checkpoint (for an official .pth generator file use it directly "

@@ -1,0 +1,23 @@
+"""Reading torch files without unpickling code: every `.pt`/`.pth` the library reads goes through
+`load_tensors` (tensors, numbers, strings and containers only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+
+def load_tensors(path: str | Path, *, error: type[Exception] = ValueError, message: str | None = None) -> Any:
+    """`torch.load(path, weights_only=True)` onto the CPU.
+
+    Raises:
+        error: the file is missing, not a torch file, truncated, or pickles objects other than
+            tensors and plain data; the message is `message` (default "cannot read PATH") and the reason.
+    """
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001  (any failure to read is the file's fault)
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise error(f"{message or f'cannot read {path}'}: {reason}") from None
