@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..nn.state_dicts import check_keys_and_shapes
-from ..safe_load import load_tensors
+from ..safe_load import load_state_dict_file
 
 log = logging.getLogger(__name__)
 
@@ -323,14 +323,7 @@ def _meta_model() -> FIDInceptionV3:
 def _read_state_dict(path: Path, *, what: str) -> Mapping[str, torch.Tensor]:
     if not path.exists():
         raise FileNotFoundError(f"FID Inception weights {path} do not exist; check the path, or pass None to download")
-    from ..hub.download import looks_like_html
-
-    if looks_like_html(path):
-        raise FIDWeightsError(f"{what} is an HTML page, not the FID Inception weights (an error or login page?)")
-    state = load_tensors(path, error=FIDWeightsError, message=f"{what} is not a readable torch weights file")
-    if not isinstance(state, Mapping):
-        raise FIDWeightsError(f"{what} holds a {type(state).__name__}, not a state dict of the FID Inception weights")
-    return state
+    return load_state_dict_file(path, what=what, network="the FID Inception weights", error=FIDWeightsError)
 
 
 def _filter_state_dict(state: Mapping[str, torch.Tensor], *, what: str) -> dict[str, torch.Tensor]:

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..safe_load import load_tensors
+from ..safe_load import load_state_dict_file
 from .state_dicts import check_keys_and_shapes
 from .vgg import VGG_LAYOUTS, vgg16_features, vgg19_features, vgg_layer_names
 
@@ -242,11 +242,4 @@ def _read_state_dict(path: Path, *, name: str, what: str | None = None) -> Mappi
     if not path.is_file():
         raise FileNotFoundError(f"{name} weights file {path} does not exist; check the path, or leave the weights "
                                 f"unset to download {feature_network(name).file} once")
-    from ..hub.download import looks_like_html
-
-    if looks_like_html(path):
-        raise FeatureWeightsError(f"{what} is an HTML page, not the {name} weights (an error or login page?)")
-    state = load_tensors(path, error=FeatureWeightsError, message=f"{what} is not a readable torch weights file")
-    if not isinstance(state, Mapping):
-        raise FeatureWeightsError(f"{what} holds a {type(state).__name__}, not a state dict of the {name} weights")
-    return state
+    return load_state_dict_file(path, what=what, network=f"the {name} weights", error=FeatureWeightsError)
