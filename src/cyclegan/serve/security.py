@@ -38,7 +38,8 @@ class Limits:
 
 
 class UploadError(Exception):
-    """An upload or request the app refuses; `status` is the HTTP status, the message says why."""
+    """An upload or request the app refuses; `status` is the HTTP status, the message says why
+    (the app answers it as JSON `{"detail": message}`)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..security import new_token
+from ..security import UploadError, new_token
 from .spec import SIDES, StudySpec, Trial, plan_trials
 from .stats import Proportion, fooled_rates
 
@@ -40,12 +40,8 @@ CSV_COLUMNS = ("participant", "label", "trial", "block", "method", "fake_image",
                "choice", "fake_chosen_as_real", "correct", "response_ms", "answered_utc")
 
 
-class AnswerError(Exception):
+class AnswerError(UploadError):
     """An answer the store refuses; `status` is the HTTP status (404 unknown, 409 conflict, 400 bad)."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
 
 
 @dataclass(frozen=True)
