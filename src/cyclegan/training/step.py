@@ -66,7 +66,7 @@ def train_step(
 
     Args:
         precision: fp32 (the official arithmetic, bit for bit), bf16 or fp16 (autocast; fp16 needs
-            `scalers`).
+            `scalers`; discriminators marked by `precision.discriminators_in_float32` stay float32).
         merge_passes: run each generator once on the concatenation of its inputs
             (`CycleGAN.translate_merged`): the same maths with fewer, larger passes.
         sync_losses: return the losses as Python floats (waits for the device); False returns
