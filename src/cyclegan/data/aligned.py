@@ -21,7 +21,7 @@ from torch.utils.data import Dataset
 from cyclegan.config import DataConfig
 from cyclegan.data.image_io import DataError, files_by_name, find_images, load_image
 from cyclegan.data.transforms import apply_transform, check_config, sample_params
-from cyclegan.data.unaligned import Key, item_rng, parse_key
+from cyclegan.data.unaligned import Key, first_readable, item_rng, parse_key
 
 logger = logging.getLogger(__name__)
 
@@ -90,20 +90,14 @@ class AlignedDataset(Dataset):
             raise IndexError(f"index {index} out of range for a dataset of {n} pairs")
         index %= n
         seed = item_rng(index, seed).getrandbits(64)
-        for skipped in range(min(self.max_skips, n)):
-            i = (index + skipped) % n
-            if i in self.bad:
-                continue
-            try:
-                a, b = self.load_pair(i, seed)
-            except DataError as e:
-                self.bad.add(i)
-                logger.warning("skipping pair %s: %s", self.pairs[i][0], e)
-                continue
-            path_a, path_b = self.pairs[i]
-            return {"a": a, "b": b, "a_path": str(path_a), "b_path": str(path_b), "skipped": skipped}
-        raise DataError(f"too many unreadable pairs in a row from {self.pairs[index][0]} (see the warnings above); "
-                        "fix or remove them")
+        (a, b), i, skipped = first_readable(
+            lambda i: self.load_pair(i, seed), n, index, bad=self.bad, max_skips=self.max_skips,
+            label=lambda i: f"pair {self.pairs[i][0]}",
+            give_up=f"too many unreadable pairs in a row from {self.pairs[index][0]} (see the warnings above); "
+                    "fix or remove them",
+        )
+        path_a, path_b = self.pairs[i]
+        return {"a": a, "b": b, "a_path": str(path_a), "b_path": str(path_b), "skipped": skipped}
 
     def __repr__(self) -> str:
         return f"AlignedDataset({len(self.pairs)} pairs from {self.pairs[0][0].parent})"

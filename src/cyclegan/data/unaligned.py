@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 import operator
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch.utils.data import Dataset
@@ -25,6 +25,7 @@ from cyclegan.data.transforms import Preprocess, check_config
 logger = logging.getLogger(__name__)
 
 Key = int | tuple[int, int]
+T = TypeVar("T")
 
 
 def parse_key(key: Key) -> tuple[int, int]:
@@ -35,6 +36,25 @@ def parse_key(key: Key) -> tuple[int, int]:
         return operator.index(key[0]), operator.index(key[1])
     index = operator.index(key)
     return index, index
+
+
+def first_readable(
+    load: Callable[[int], T], n: int, start: int, *, bad: set[int], max_skips: int, label: Callable[[int], str],
+    give_up: str,
+) -> tuple[T, int, int]:
+    """`load(i)` for the first i of start, start + 1, ... (mod n) that loads: indices in `bad` are passed
+    over, and one whose load raises DataError is logged (`label(i)` names it) and added to `bad`.
+    Returns (result, i, positions skipped); after `max_skips` positions raises DataError(`give_up`)."""
+    for skipped in range(min(max_skips, n)):
+        i = (start + skipped) % n
+        if i in bad:
+            continue
+        try:
+            return load(i), i, skipped
+        except DataError as e:
+            bad.add(i)
+            logger.warning("skipping %s: %s", label(i), e)
+    raise DataError(give_up)
 
 
 def item_rng(index: int, seed: int) -> random.Random:
@@ -59,21 +79,13 @@ class _Domain:
     def load(self, start: int, seed: int, max_skips: int) -> tuple[torch.Tensor, Path, int]:
         """Transformed image `start`, or the next readable one after it; also returns how many were skipped."""
         n = len(self.paths)
-        for skipped in range(min(max_skips, n)):
-            i = (start + skipped) % n
-            if i in self.bad:
-                continue
-            path = self.paths[i]
-            try:
-                img = load_image(path, self.channels)
-                return self.transform(img, random.Random(seed)), path, skipped
-            except DataError as e:
-                self.bad.add(i)
-                logger.warning("skipping image %s in domain %s: %s", path, self.name, e)
-        raise DataError(
-            f"too many unreadable images in {self.root}: {min(max_skips, n)} in a row from "
-            f"{self.paths[start]} could not be loaded or cropped (see the warnings above); fix or remove them"
+        image, i, skipped = first_readable(
+            lambda i: self.transform(load_image(self.paths[i], self.channels), random.Random(seed)), n, start,
+            bad=self.bad, max_skips=max_skips, label=lambda i: f"image {self.paths[i]} in domain {self.name}",
+            give_up=f"too many unreadable images in {self.root}: {min(max_skips, n)} in a row from "
+                    f"{self.paths[start]} could not be loaded or cropped (see the warnings above); fix or remove them",
         )
+        return image, self.paths[i], skipped
 
 
 class UnalignedDataset(Dataset):
