@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from .data.image_io import DataError, find_images, load_image, tensor_to_uint8, to_tensor
+from .data.image_io import DataError, files_by_name, find_images, image_name, load_image, tensor_to_uint8, to_tensor
 from .inference.translate import translate_tensor
-from .metrics.paired import HIGHER_IS_BETTER, files_by_name, image_name, image_scores, l1, mean_scores
+from .metrics.paired import HIGHER_IS_BETTER, image_scores, l1, mean_scores
 
 Scores = dict[str, float]
 

@@ -26,7 +26,7 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from ..data.image_io import files_by_name, find_images, image_name, load_image  # noqa: F401 (image_name: public here too)
+from ..data.image_io import files_by_name, image_name, load_image
 
 PSNR_MAX = 100.0  # dB reported for identical images (MSE 0), so means and JSON stay finite
 MAPS_SIZE = 256

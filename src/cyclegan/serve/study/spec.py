@@ -27,8 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from ...data.image_io import find_images
-from ...metrics.paired import image_name
+from ...data.image_io import find_images, image_name
 
 SIDES = ("left", "right")
 
