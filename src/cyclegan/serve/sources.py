@@ -16,10 +16,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
 from PIL import Image
 from torch import nn
 
+from ..config import ConfigError, load_yaml
 from ..data.image_io import find_images
 from ..inference import generator_channels, generators_from_checkpoint, load_generator, read_source, translate_tiled
 from ..training.checkpoint import FORMAT, CheckpointError
@@ -80,11 +80,10 @@ def _directions(kind: str, path: Path) -> tuple[str, ...]:
     """The directions a source translates: both for a cyclegan run or checkpoint, except pix2pix."""
     if kind not in ("run", "checkpoint"):
         return ("AtoB",)
-    config = path / "config.yaml" if kind == "run" else None
-    if config is not None and config.is_file():
+    if kind == "run" and (path / "config.yaml").is_file():
         try:
-            method = (yaml.safe_load(config.read_text()) or {}).get("model", {}).get("method", "cyclegan")
-        except (yaml.YAMLError, AttributeError):
+            method = load_yaml(path / "config.yaml").get("model", {}).get("method", "cyclegan")
+        except (ConfigError, AttributeError):
             method = "cyclegan"  # an unreadable config: loading the checkpoint reports it
         if method == "pix2pix":
             return ("AtoB",)
