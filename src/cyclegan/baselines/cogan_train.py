@@ -28,8 +28,7 @@ from tqdm import tqdm
 from ..atomic import atomic_write_text
 from ..config import Config, ConfigError, DataConfig
 from ..data.unaligned import UnalignedDataset
-from ..safe_load import load_tensors
-from ..training.checkpoint import CheckpointError, atomic_save, resolve
+from ..training.checkpoint import atomic_save, load_checkpoint
 from ..training.control import StopRequest, deterministic_mode
 from ..training.schedule import linear_factor
 from ..training.state import EpochSampler, resolve_device
@@ -181,13 +180,8 @@ def train_cogan(
 
 def load_cogan(source: str | Path) -> dict[str, Any]:
     """A CoGAN checkpoint (file, or run dir: its latest), read with `weights_only=True`."""
-    file = resolve(source)
-    ckpt = load_tensors(file, error=CheckpointError, message=f"cannot read {file} as a checkpoint")
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(f"{file} is not a CoGAN checkpoint (train one with `cyclegan cogan train`)")
-    if ckpt.get("version", 0) > VERSION:
-        raise CheckpointError(f"{file} was written by a newer cyclegan (CoGAN format version {ckpt['version']}); upgrade")
-    return ckpt
+    return load_checkpoint(source, format=FORMAT, version=VERSION,
+                           what="a CoGAN checkpoint (train one with `cyclegan cogan train`)")
 
 
 def load_translators(

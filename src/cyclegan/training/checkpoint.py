@@ -53,15 +53,16 @@ def resolve(path: str | Path) -> Path:
     return path
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint file or run dir safely (weights_only, onto the CPU) and check its format."""
+def load_checkpoint(
+    path: str | Path, *, format: str = FORMAT, version: int = VERSION,
+    what: str = "a cyclegan checkpoint (for an official .pth generator file use it directly with `cyclegan translate`)",
+) -> dict[str, Any]:
+    """Read a checkpoint file or run dir safely (weights_only, onto the CPU) and check its `format`
+    (a baseline's checkpoints have their own; `what` names it in the error) and `version`."""
     file = resolve(path)
     ckpt = load_tensors(file, error=CheckpointError, message=f"cannot read {file} as a checkpoint")
-    if not isinstance(ckpt, dict) or ckpt.get("format") != FORMAT:
-        raise CheckpointError(
-            f"{file} is not a cyclegan checkpoint (for an official .pth generator file use it directly "
-            "with `cyclegan translate`)"
-        )
-    if ckpt.get("version", 0) > VERSION:
-        raise CheckpointError(f"{file} was written by a newer cyclegan (format version {ckpt['version']}); upgrade")
+    if not isinstance(ckpt, dict) or ckpt.get("format") != format:
+        raise CheckpointError(f"{file} is not {what}")
+    if ckpt.get("version", 0) > version:
+        raise CheckpointError(f"{file} was written by a newer cyclegan ({format} version {ckpt['version']}); upgrade")
     return ckpt
