@@ -69,9 +69,7 @@ def load_generator_pair(
     if obj.get("format") == FORMAT:
         other = "BtoA" if direction == "AtoB" else "AtoB"
         net = _from_checkpoint(obj, direction)
-        has_other = DIRECTIONS[other] in obj.get("nets", {})
-        back = _from_checkpoint(obj, other).to(device).eval() if reverse and has_other else None
-        return net.to(device).eval(), back
+        return net.to(device).eval(), _generator_if_present(obj, other, device) if reverse else None
     try:
         net = official_generator(obj)
     except ValueError as e:
@@ -90,8 +88,14 @@ def generators_from_checkpoint(
 ) -> tuple[nn.Module, nn.Module | None]:
     """(g_ab, g_ba) of a cyclegan checkpoint, in eval mode on `device`; g_ba is None for a method
     with one generator (pix2pix)."""
-    return tuple(_from_checkpoint(ckpt, d).to(device).eval() if DIRECTIONS[d] in ckpt.get("nets", {}) else None
-                 for d in ("AtoB", "BtoA"))
+    return _generator_if_present(ckpt, "AtoB", device), _generator_if_present(ckpt, "BtoA", device)
+
+
+def _generator_if_present(ckpt: Mapping, direction: str, device: str | torch.device) -> nn.Module | None:
+    """The checkpoint's generator for `direction` in eval mode on `device`, or None if it has none."""
+    if DIRECTIONS[direction] not in ckpt.get("nets", {}):
+        return None
+    return _from_checkpoint(ckpt, direction).to(device).eval()
 
 
 def _read_file(path: Path) -> Mapping:
