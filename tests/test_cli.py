@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from cyclegan.nn import build_generator, load_official
-from cyclegan.training.checkpoint import load_checkpoint
+from cyclegan.checkpoint import load_checkpoint
 
 from helpers import TINY, tiny_dataset
 

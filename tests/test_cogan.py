@@ -1,5 +1,6 @@
-"""The CoGAN baseline (baselines.cogan*): weight sharing, training and exact resume, latent search,
-the translator as a generator, evaluation and `reproduce`, the `cyclegan cogan` command line."""
+"""The CoGAN baseline (methods.cogan, nn.cogan): weight sharing, training and exact resume in the
+common loop, latent search, the translator as a generator, evaluation and `reproduce`, the command
+line (`cyclegan train --config cogan`), and checkpoints of the former CoGAN trainer."""
 
 from __future__ import annotations
 
@@ -11,22 +12,22 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclegan.baselines.cogan import (
-    CoGANConfig, CoupledGenerator, build_cogan, discriminator_losses, generator_losses,
-)
-from cyclegan.baselines.cogan_search import CoGANTranslator, latent_search
-from cyclegan.baselines.cogan_train import FORMAT, load_cogan, load_translators, train_cogan
 from cyclegan.cli import main
 from cyclegan.config import ConfigError
 from cyclegan.evaluation import evaluate_checkpoint
 from cyclegan.experiments import BASELINES, reproduce
-from cyclegan.inference import translate_tensor
-from cyclegan.training.checkpoint import CheckpointError
+from cyclegan.inference import load_generator, translate_tensor
+from cyclegan.methods import build_method
+from cyclegan.nn.cogan import CoupledGenerator, LatentSearchTranslator, build_cogan, latent_search
+from cyclegan.checkpoint import load_checkpoint
+from cyclegan.training.loop import train
 
-from helpers import TINY, tiny_dataset
+from helpers import TINY, tiny_config, tiny_dataset
 
-TINY_COGAN = CoGANConfig(size=32, nz=8, ngf=8, ndf=8, batch_size=2, epochs=1, epochs_decay=1, search_steps=30,
-                         log_every=1, deterministic=True)
+COGAN = ["model.method=cogan", "loss.pool_size=0", "loss.lambda_identity=0", "loss.gan_mode=vanilla",
+         "data.load_size=32", "data.crop_size=32", "data.batch_size=2", "model.ngf=8", "model.ndf=8",
+         "method_options.nz=8", "method_options.search_steps=30", "train.deterministic=true"]
+NETS = dict(size=32, nz=8, ngf=8, ndf=8, private_layers=1, channels_a=3, channels_b=3, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -37,19 +38,19 @@ def data(tmp_path_factory):
 @pytest.fixture(scope="module")
 def run(data, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("cogan") / "run"
-    result = train_cogan(data, run_dir, TINY_COGAN, progress=False)
-    return run_dir, result
+    progress = train(data, run_dir, tiny_config(*COGAN), progress=False)
+    return run_dir, progress
 
 
-def calibrated(cfg: CoGANConfig) -> CoupledGenerator:
+def calibrated(**kwargs) -> CoupledGenerator:
     """A fresh generator whose batch-norm running statistics are those of its own outputs (as after
     training), so that it renders varied images in eval mode."""
-    gen, _ = build_cogan(cfg)
+    gen, _ = build_cogan(**{**NETS, **kwargs})
     for m in gen.modules():
         if isinstance(m, torch.nn.BatchNorm2d):
             m.momentum = None  # cumulative average
     with torch.no_grad():
-        gen(torch.randn(64, cfg.nz, generator=torch.Generator().manual_seed(1)))
+        gen(torch.randn(64, gen.nz, generator=torch.Generator().manual_seed(1)))
     return gen.eval()
 
 
@@ -58,7 +59,7 @@ def grads(module: torch.nn.Module) -> list[torch.Tensor | None]:
 
 
 def test_shared_layers_are_one_set_of_weights_trained_by_both_domains():
-    gen, disc = build_cogan(TINY_COGAN)
+    gen, disc = build_cogan(**NETS)
     shared_g, shared_d = set(map(id, gen.shared.parameters())), set(map(id, disc.shared.parameters()))
     assert shared_g and shared_d
     # Every parameter exists once: the heads / stems hold no copy of a shared layer.
@@ -66,7 +67,7 @@ def test_shared_layers_are_one_set_of_weights_trained_by_both_domains():
     assert not shared_g & set(map(id, [*gen.head_a.parameters(), *gen.head_b.parameters()]))
     assert not shared_d & set(map(id, [*disc.stem_a.parameters(), *disc.stem_b.parameters()]))
 
-    z = torch.randn(4, TINY_COGAN.nz)
+    z = torch.randn(4, NETS["nz"])
     for domain in ("a", "b"):  # each domain's loss alone reaches the shared layers, and only its own head
         gen.zero_grad(set_to_none=True)
         gen.render(z, domain).square().mean().backward()
@@ -92,60 +93,52 @@ def test_shared_layers_are_one_set_of_weights_trained_by_both_domains():
 
 @pytest.mark.parametrize("size", [16, 32, 64, 128, 256])
 def test_sizes_and_losses(size):
-    cfg = CoGANConfig(size=size, nz=4, ngf=2, ndf=2, channels_b=1, private_layers=2)
-    gen, disc = build_cogan(cfg)
-    fake_a, fake_b = gen(torch.randn(2, 4))
-    assert fake_a.shape == (2, 3, size, size) and fake_b.shape == (2, 1, size, size)
-    assert fake_a.abs().max() <= 1
-    assert disc(fake_a, "a").shape == (2,) and disc(fake_b, "b").shape == (2,)
     for mode in ("vanilla", "lsgan", "hinge"):
-        d = discriminator_losses(disc, fake_a, fake_b, fake_a, fake_b, mode)
-        g = generator_losses(disc, fake_a, fake_b, mode)
-        assert set(d) == {"d_a", "d_b"} and set(g) == {"g_a", "g_b"}
+        cfg = tiny_config(*COGAN, f"data.crop_size={size}", f"data.load_size={size}", "model.channels_b=1",
+                          "method_options.private_layers=2", "method_options.nz=4", "model.ngf=2", "model.ndf=2",
+                          f"loss.gan_mode={mode}")
+        model = build_method(cfg)
+        a, b = torch.zeros(2, 3, size, size), torch.zeros(2, 1, size, size)
+        out = model.translate(a, b)
+        assert out.fake_a.shape == (2, 3, size, size) and out.fake_b.shape == (2, 1, size, size)
+        assert out.fake_a.abs().max() <= 1 and out.rec_a is None
+        d = model.discriminator_losses(a, b, out.fake_a, out.fake_b)
+        g = model.generator_losses(a, b, out)
+        assert set(d) == {"d_a", "d_b", "total"} and set(g) == {"g_a", "g_b", "total"}
         assert all(torch.isfinite(v) for v in (*d.values(), *g.values()))
 
 
 def test_tiny_run_trains_and_writes_a_safe_checkpoint(run, data):
-    run_dir, result = run
-    assert result["step"] == 2 * 3  # 2 epochs of 6 images in batches of 2
-    assert result["epoch"] == 3 and set(result["losses"]) == {"d_a", "d_b", "g_a", "g_b"}
-    assert all(torch.isfinite(torch.tensor(v)) for v in result["losses"].values())
+    run_dir, progress = run
+    assert progress.step == 2 * 3 and progress.epoch == 3  # 2 epochs of 6 images in batches of 2
     ckpt = torch.load(run_dir / "checkpoints" / "latest.pt", weights_only=True)
-    assert ckpt["format"] == FORMAT == "cyclegan-cogan"
-    assert CoGANConfig.from_dict(ckpt["config"]) == TINY_COGAN
+    assert ckpt["format"] == "cyclegan-checkpoint" and ckpt["config"]["model"]["method"] == "cogan"
+    assert ckpt["config"]["method_options"]["nz"] == 8 and set(ckpt["method"]) == {"noise"}
     assert ckpt["progress"]["step"] == 6 and ckpt["run"]["dataroot"] == str(data.resolve())
-    assert "size: 32" in (run_dir / "cogan.yaml").read_text()
-    # The discriminators learned something: the trained weights differ from the initial ones.
-    gen0, _ = build_cogan(TINY_COGAN)
+    losses = [line for line in (run_dir / "losses.jsonl").read_text().splitlines()]
+    assert all(k in losses[-1] for k in ('"d_a"', '"d_b"', '"g_a"', '"g_b"'))
+    gen0, _ = build_cogan(**NETS)
     assert not torch.equal(gen0.shared[0].weight, ckpt["nets"]["generator"]["shared.0.weight"])
+    assert not (run_dir / "generators").exists()  # CoGAN has no official file layout to export
 
 
 def test_resume_continues_to_the_same_weights_as_an_uninterrupted_run(run, data, tmp_path):
     full, _ = run
     part = tmp_path / "part"
-    assert train_cogan(data, part, TINY_COGAN, max_steps=2, progress=False)["step"] == 2
-    assert train_cogan(data, part, resume=True, max_steps=4, progress=False)["step"] == 4  # mid-epoch 2
-    result = train_cogan(None, part, resume=True, progress=False)  # the dataroot is the recorded one
-    assert result["step"] == 6 and result["epoch"] == 3
-    a, b = load_cogan(full), load_cogan(part)
-    assert a["progress"] == b["progress"]
+    assert train(data, part, tiny_config(*COGAN), max_steps=2, progress=False).step == 2
+    assert train(None, part, resume=True, max_steps=4, progress=False).step == 4  # mid-epoch 2
+    assert train(None, part, resume=True, progress=False).step == 6
+    a, b = load_checkpoint(full), load_checkpoint(part)
+    assert a["progress"] == b["progress"] and torch.equal(a["method"]["noise"], b["method"]["noise"])
     for net in ("generator", "discriminator"):
         for key, value in a["nets"][net].items():
             assert torch.equal(value, b["nets"][net][key]), f"{net}.{key} differs after resume"
-    # A finished run resumed does nothing; a new run over it or another config is refused.
-    stamp = (part / "checkpoints" / "latest.pt").stat().st_mtime_ns
-    assert train_cogan(None, part, resume=True, progress=False)["step"] == 6
-    assert (part / "checkpoints" / "latest.pt").stat().st_mtime_ns == stamp
-    with pytest.raises(FileExistsError, match="already holds a run"):
-        train_cogan(data, part, TINY_COGAN, progress=False)
-    with pytest.raises(ConfigError, match="another config"):
-        train_cogan(data, part, CoGANConfig(size=32), resume=True, progress=False)
 
 
 def test_latent_search_finds_a_code_that_renders_the_image():
-    gen = calibrated(TINY_COGAN)
+    gen = calibrated()
     with torch.no_grad():
-        target = gen.render(torch.randn(3, TINY_COGAN.nz, generator=torch.Generator().manual_seed(7)), "a")
+        target = gen.render(torch.randn(3, 8, generator=torch.Generator().manual_seed(7)), "a")
     before = [p.detach().clone() for p in gen.state_dict().values()]
     _, random_err = latent_search(gen, target, "a", steps=0)  # the random starting points
     z, err = latent_search(gen, target, "a", steps=150)
@@ -161,7 +154,8 @@ def test_latent_search_finds_a_code_that_renders_the_image():
 
 
 def test_translator_works_as_a_generator_at_any_size(run):
-    t_ab, t_ba = load_translators(run[0], steps=5)
+    t_ab, t_ba = load_generator(run[0], "AtoB"), load_generator(run[0], "BtoA")
+    assert isinstance(t_ab, LatentSearchTranslator) and t_ab.steps == 30
     assert (t_ab.in_channels, t_ab.out_channels, t_ab.size_multiple) == (3, 3, 1) and t_ba.direction == "BtoA"
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     y = translate_tensor(t_ab, x)  # under inference_mode: the search still gets its gradients
@@ -169,20 +163,24 @@ def test_translator_works_as_a_generator_at_any_size(run):
     assert torch.equal(y, translate_tensor(t_ab, x))  # the same starting points: repeatable
     odd = translate_tensor(t_ba, torch.rand(3, 45, 29) * 2 - 1)  # resized to 32 x 32 and back
     assert odd.shape == (3, 45, 29)
-    gray = calibrated(CoGANConfig(size=16, nz=4, ngf=4, channels_b=1))
-    assert CoGANTranslator(gray, "AtoB", steps=2)(torch.zeros(1, 3, 20, 20)).shape == (1, 1, 20, 20)
+    gray = calibrated(size=16, nz=4, ngf=4, channels_b=1)
+    assert LatentSearchTranslator(gray, "AtoB", steps=2)(torch.zeros(1, 3, 20, 20)).shape == (1, 1, 20, 20)
     with pytest.raises(ValueError, match=r"expected \(B, 1, H, W\) images for BtoA"):
-        CoGANTranslator(gray, "BtoA", steps=2)(torch.zeros(1, 3, 16, 16))
+        LatentSearchTranslator(gray, "BtoA", steps=2)(torch.zeros(1, 3, 16, 16))
+    with pytest.raises(ValueError, match=r"expected \(B, 3, 32, 32\) images of domain a"):
+        latent_search(t_ab.generator, torch.zeros(1, 3, 16, 16), "a")
 
 
 def test_evaluate_and_reproduce_score_a_cogan_run(data, tmp_path):
-    assert callable(BASELINES["CoGAN"])
+    assert "model.method=cogan" in BASELINES["CoGAN"]
     palette = tmp_path / "palette.txt"
     palette.write_text("road 255 255 255\nwater 170 211 223\nother* 0 0 0\n")
-    rows = reproduce("baselines", data, tmp_path / "out", budget="paper", variants=["CoGAN"],
-                     overrides=[*TINY, "train.deterministic=true"], segmentation=str(palette), progress=False)
+    overrides = [*TINY, "train.deterministic=true", "data.crop_size=32", "data.load_size=32",
+                 "method_options.search_steps=20"]
+    rows = reproduce("baselines", data, tmp_path / "out", budget="paper", variants=["CoGAN"], overrides=overrides,
+                     segmentation=str(palette), progress=False)
     run_dir = tmp_path / "out" / "cogan"
-    assert load_cogan(run_dir)["progress"]["step"] == 12  # TINY: 1 + 1 epochs of 6 images, batch 1
+    assert load_checkpoint(run_dir)["progress"]["step"] == 12  # TINY: 1 + 1 epochs of 6 images, batch 1
     (row,) = rows
     assert row["variant"] == "CoGAN" and row["AtoB.paired_images"] == 2 and row["BtoA.images"] == 2
     assert row["AtoB.cycle_l1"] >= 0 and row["BtoA.cycle_l1"] >= 0 and 0 <= row["AtoB.acc@5"] <= 1
@@ -191,37 +189,26 @@ def test_evaluate_and_reproduce_score_a_cogan_run(data, tmp_path):
     assert info["step"] == 12 and scores["AtoB.images"] == 1 and "BtoA.l1" in scores
     # Running again reuses the finished run and its scores.
     stamp = (run_dir / "checkpoints" / "latest.pt").stat().st_mtime_ns
-    assert reproduce("baselines", data, tmp_path / "out", budget="paper", variants=["CoGAN"],
-                     overrides=[*TINY, "train.deterministic=true"], segmentation=str(palette), progress=False) == rows
+    assert reproduce("baselines", data, tmp_path / "out", budget="paper", variants=["CoGAN"], overrides=overrides,
+                     segmentation=str(palette), progress=False) == rows
     assert (run_dir / "checkpoints" / "latest.pt").stat().st_mtime_ns == stamp
-    with pytest.raises(ConfigError, match="CoGAN baseline: size must be a power of two"):
+    with pytest.raises(ConfigError, match="a power of two from 16 to 512, got 24"):
         reproduce("baselines", data, tmp_path / "odd", budget="paper", variants=["CoGAN"],
-                  overrides=[*TINY, "data.crop_size=24"], progress=False)
+                  overrides=[*TINY, "data.crop_size=24", "data.load_size=24"], progress=False)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"size": 48}, "size must be a power of two from 16 to 512"),
-    ({"size": 32, "private_layers": 4}, "private_layers must be from 1 to 3 at size 32"),
-    ({"gan_mode": "wgangp"}, "gan_mode='wgangp' is not valid; choose one of: vanilla, lsgan, hinge"),
-    ({"channels_a": 2}, "channels_a / channels_b must be 1"),
-    ({"epochs": 0}, "epochs + epochs_decay must be at least 1"),
+@pytest.mark.parametrize("extra, message", [
+    (["data.crop_size=48", "data.load_size=48"], "a power of two from 16 to 512, got 48"),
+    (["data.load_size=36"], "data.load_size=32 (= data.crop_size)"),
+    (["method_options.private_layers=4"], "method_options.private_layers must be from 1 to 3 at size 32"),
+    (["loss.gan_mode=wgangp"], "loss.gan_mode=wgangp is not available for model.method=cogan; use one of: vanilla"),
+    (["loss.pool_size=50"], "set loss.pool_size=0"),
+    (["method_options.nz=0"], "method_options.nz must be at least 1"),
+    (["method_options.sise=3"], "unknown config key 'method_options.sise'; valid keys here: nz"),
 ])
-def test_bad_configs_are_refused_with_a_clear_message(kwargs, message):
+def test_bad_configs_are_refused_with_a_clear_message(extra, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
-        CoGANConfig(**kwargs)
-    with pytest.raises(ConfigError, match="unknown config key 'sise'; valid keys here: batch_size"):
-        CoGANConfig.from_overrides(["sise=32"])
-
-
-def test_other_checkpoints_are_refused(run, tmp_path):
-    other = tmp_path / "other.pt"
-    torch.save({"format": "cyclegan-checkpoint"}, other)
-    with pytest.raises(CheckpointError, match="not a CoGAN checkpoint"):
-        load_cogan(other)
-    with pytest.raises(CheckpointError, match="no checkpoints/latest.pt"):
-        load_translators(tmp_path)
-    with pytest.raises(ValueError, match=r"expected \(B, 3, 32, 32\) images of domain a"):
-        latent_search(load_translators(run[0])[0].generator, torch.zeros(1, 3, 16, 16), "a")
+        tiny_config(*COGAN, *extra)
 
 
 def cli(*args) -> subprocess.CompletedProcess:
@@ -231,24 +218,22 @@ def cli(*args) -> subprocess.CompletedProcess:
 
 def test_cli_trains_resumes_and_translates_as_a_subprocess(data, tmp_path):
     run_dir, out = tmp_path / "run", tmp_path / "out"
-    sets = [a for kv in ("size=32", "nz=8", "ngf=4", "ndf=4", "batch_size=3", "search_steps=3")
+    sets = [a for kv in ("data.crop_size=32", "data.load_size=32", "method_options.nz=8", "model.ngf=4",
+                         "model.ndf=4", "data.batch_size=3", "method_options.search_steps=3", "data.num_workers=0")
             for a in ("--set", kv)]
-    result = cli("cogan", "train", data, "--run-dir", run_dir, *sets, "--max-steps", 1, "--no-progress")
+    result = cli("train", data, "--run-dir", run_dir, "--config", "cogan", *sets, "--max-steps", 1, "--no-progress")
     assert result.returncode == 0, result.stderr
-    result = cli("cogan", "train", "--resume", "--run-dir", run_dir, "--max-steps", 3, "--no-progress")
-    assert result.returncode == 0 and "step 3, epoch 2" in result.stdout, result.stderr
-    result = cli("cogan", "translate", run_dir, data / "testB", out, "--direction", "BtoA", "--no-progress")
+    result = cli("train", "--resume", run_dir, "--max-steps", 3, "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert load_checkpoint(run_dir)["progress"]["step"] == 3
+    result = cli("translate", run_dir, data / "testB", "--out", out, "--direction", "BtoA", "--no-progress")
     assert result.returncode == 0, result.stderr
     assert Image.open(out / "00000.png").size == (32, 32) and (out / "00001.png").is_file()
 
 
 def test_cli_errors_are_one_line(data, tmp_path, capsys):
-    assert main(["cogan", "train", str(data), "--run-dir", str(tmp_path / "bad"), "--set", "size=100"]) == 1
-    assert capsys.readouterr().err == (
-        "cyclegan: error: size must be a power of two from 16 to 512 (16, 32, 64, 128, 256, 512), got 100\n")
-    assert main(["cogan", "translate", str(data), str(data / "testA"), str(tmp_path / "out")]) == 1
+    assert main(["train", str(data), "--run-dir", str(tmp_path / "bad"), "--config", "cogan",
+                 "--set", "data.crop_size=100", "--set", "data.load_size=100"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("cyclegan: error:") and "has no checkpoints/latest.pt" in err and err.count("\n") == 1
-    with pytest.raises(SystemExit):
-        main(["cogan", "train", "--resume", "--run-dir", str(tmp_path), "--set", "size=32"])
-    assert "--set cannot change a resumed run" in capsys.readouterr().err
+    assert err.startswith("cyclegan: error: model.method=cogan renders squares") and err.count("\n") == 1
+    assert not (tmp_path / "bad").exists()  # refused before anything was written

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from cyclegan.training.checkpoint import load_checkpoint
-from cyclegan.training.loop import EpochSampler
+from cyclegan.checkpoint import load_checkpoint
+from cyclegan.data.sampler import EpochSampler
 
 from helpers import TINY, tiny_dataset
 

@@ -17,7 +17,7 @@ from cyclegan.evaluation import evaluate_checkpoint, evaluate_generators, is_bet
 from cyclegan.inference import load_generator_pair, translate_paths
 from cyclegan.metrics import fid, inception_features, load_fid_inception
 from cyclegan.metrics.paired import paired_metrics
-from cyclegan.training.checkpoint import load_checkpoint
+from cyclegan.checkpoint import load_checkpoint
 from cyclegan.training.loop import train
 
 from helpers import tiny_config, tiny_dataset

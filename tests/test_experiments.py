@@ -11,13 +11,14 @@ import pytest
 import torch
 
 from cyclegan.config import ConfigError, build_config, list_presets
-from cyclegan.cyclegan import CycleGAN
+from cyclegan.methods.cyclegan import CycleGAN
 from cyclegan.experiments import ABLATION, BASELINES, markdown_table, reproduce, slug, variant_config
 from cyclegan.hub.datasets import DATASETS
 from cyclegan.pool import ImagePool
-from cyclegan.training.checkpoint import load_checkpoint
+from cyclegan.checkpoint import load_checkpoint
 from cyclegan.training.loop import train
-from cyclegan.training.step import build_optimizers, train_step
+from cyclegan.training.state import build_optimizers
+from cyclegan.training.step import train_step
 
 from helpers import TINY, tiny_config, tiny_dataset
 
@@ -85,7 +86,7 @@ def test_joint_and_paired_baselines_are_tabulated(data, tmp_path):
 def test_cycle_alone_leaves_the_discriminators_untouched():
     cfg = tiny_config("loss.lambda_gan=0")
     torch.manual_seed(0)
-    model = CycleGAN.from_config(cfg.model, cfg.loss)
+    model = CycleGAN.from_config(cfg)
     before = [p.clone() for p in model.d_a.parameters()]
     opt_g, opt_d = build_optimizers(model, cfg.optim)
     losses, _ = train_step(model, torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32), opt_g, opt_d,

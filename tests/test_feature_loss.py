@@ -13,13 +13,14 @@ import pytest
 import torch
 
 from cyclegan.config import ConfigError
-from cyclegan.cyclegan import CycleGAN
+from cyclegan.methods.cyclegan import CycleGAN
 from cyclegan.experiments import BASELINES, reproduce, slug
 from cyclegan.nn.features import load_feature_extractor
 from cyclegan.pool import ImagePool
-from cyclegan.training.checkpoint import load_checkpoint
+from cyclegan.checkpoint import load_checkpoint
 from cyclegan.training.loop import train
-from cyclegan.training.step import build_optimizers, train_step
+from cyclegan.training.state import build_optimizers
+from cyclegan.training.step import train_step
 
 from helpers import TINY, random_vgg_weights, tiny_config, tiny_dataset
 
@@ -39,7 +40,7 @@ def data(tmp_path_factory):
 def test_feature_terms_are_weighted_l1_of_relu4_2_and_appended_last(vgg16_file):
     cfg = tiny_config(*BASELINES[VARIANT], f"loss.feature_weights={vgg16_file}")
     torch.manual_seed(0)
-    model = CycleGAN.from_config(cfg.model, cfg.loss)
+    model = CycleGAN.from_config(cfg)
     a, b = torch.rand(1, 3, 32, 32) * 2 - 1, torch.rand(1, 3, 32, 32) * 2 - 1
     t = model.translate(a, b)
     losses = model.generator_losses(a, b, t)
@@ -55,14 +56,14 @@ def test_feature_terms_are_weighted_l1_of_relu4_2_and_appended_last(vgg16_file):
     assert n_params == sum(p.numel() for net in (model.g_ab, model.g_ba, model.d_a, model.d_b) for p in net.parameters())
     assert all(k.split(".")[0] in ("g_ab", "g_ba", "d_a", "d_b") for k in model.state_dict())
     # Off by default: the existing objective is unchanged and needs no weights.
-    plain = CycleGAN.from_config(cfg.model, tiny_config().loss)
+    plain = CycleGAN.from_config(tiny_config())
     assert "feat_ab" not in plain.generator_losses(a, b, plain.translate(a, b)) and plain._features is None
 
 
 def test_a_training_step_moves_the_generators_not_the_extractor(vgg16_file):
     cfg = tiny_config(*BASELINES[VARIANT], f"loss.feature_weights={vgg16_file}")
     torch.manual_seed(0)
-    model = CycleGAN.from_config(cfg.model, cfg.loss).to("cpu")
+    model = CycleGAN.from_config(cfg).to("cpu")
     opt_g, opt_d = build_optimizers(model, cfg.optim)
     before_g = [p.clone() for p in model.g_ab.parameters()]
     losses, _ = train_step(model, torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32), opt_g, opt_d,
@@ -99,7 +100,7 @@ def test_feature_loss_config_is_validated(data, tmp_path):
     with pytest.raises(ConfigError, match="vgg16 has no layer 'relu4_4'"):
         tiny_config("loss.lambda_feature=1", "loss.feature_layer=relu4_4")
     cfg = tiny_config("loss.lambda_feature=1", "loss.feature_weights=/nonexistent/vgg16.pth")
-    model = CycleGAN.from_config(cfg.model, cfg.loss)
+    model = CycleGAN.from_config(cfg)
     a = torch.zeros(1, 3, 32, 32)
     with pytest.raises(FileNotFoundError, match="/nonexistent/vgg16.pth does not exist"):
         model.generator_losses(a, a, model.translate(a, a))

@@ -23,12 +23,13 @@ import pytest
 import torch
 from torch import nn
 
-from cyclegan.config import LossConfig, ModelConfig, OptimConfig
-from cyclegan.cyclegan import OFFICIAL_LOSS_NAMES, CycleGAN
+from cyclegan.config import Config, LossConfig, ModelConfig, OptimConfig
+from cyclegan.methods.cyclegan import OFFICIAL_LOSS_NAMES, CycleGAN
 from cyclegan.nn import load_official, to_official
 from cyclegan.nn.official import official_table
 from cyclegan.pool import ImagePool
-from cyclegan.training.step import build_optimizers, train_step
+from cyclegan.training.state import build_optimizers
+from cyclegan.training.step import train_step
 
 # Our names -> the official ones (official D_A judges domain B).
 NETS = {"g_ab": "G_A", "g_ba": "G_B", "d_b": "D_A", "d_a": "D_B"}
@@ -60,7 +61,7 @@ def trained(official):
         gan_mode=cfg["gan_mode"], lambda_a=cfg["lambda_A"], lambda_b=cfg["lambda_B"],
         lambda_identity=cfg["lambda_identity"], pool_size=cfg["pool_size"],
     )
-    model = CycleGAN.from_config(model_cfg, loss_cfg)
+    model = CycleGAN.from_config(Config(model=model_cfg, loss=loss_cfg))
     for ours, theirs in NETS.items():
         load_official(getattr(model, ours), official["initial"][theirs])
     opt_g, opt_d = build_optimizers(model, OptimConfig(lr=cfg["lr"], beta1=cfg["beta1"], beta2=cfg["beta2"]))

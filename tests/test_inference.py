@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from cyclegan.config import Config
-from cyclegan.cyclegan import CycleGAN
+from cyclegan.methods.cyclegan import CycleGAN
 from cyclegan.inference import (
     generator_channels,
     load_generator,
@@ -21,7 +21,8 @@ from cyclegan.inference import (
     translate_tensor,
 )
 from cyclegan.nn import to_official
-from cyclegan.training.checkpoint import FORMAT, VERSION, CheckpointError, atomic_save
+from cyclegan.atomic import atomic_save
+from cyclegan.checkpoint import FORMAT, VERSION, CheckpointError
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures"
 
@@ -37,10 +38,10 @@ def fixture(name: str) -> Path:
 
 
 def make_checkpoint(tmp_path: Path, **model) -> Path:
-    """A tiny random-weight checkpoint (ngf 4) in the layout of `cyclegan.training.checkpoint`."""
+    """A tiny random-weight checkpoint (ngf 4) in the layout of `cyclegan.checkpoint`."""
     torch.manual_seed(0)
     cfg = Config.from_dict({"model": {"ngf": 4, "ndf": 4, **model}})
-    net = CycleGAN.from_config(cfg.model, cfg.loss)
+    net = CycleGAN.from_config(cfg)
     ckpt = {
         "format": FORMAT,
         "version": VERSION,

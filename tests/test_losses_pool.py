@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from cyclegan.config import LossConfig, ModelConfig
-from cyclegan.cyclegan import CycleGAN
+from cyclegan.config import Config, LossConfig, ModelConfig
+from cyclegan.methods.cyclegan import CycleGAN
 from cyclegan.losses import gan_loss, gradient_penalty
 from cyclegan.pool import ImagePool
 
@@ -66,7 +66,7 @@ def test_pool_state_round_trip_continues_identically():
 def test_objective_runs_for_every_loss_and_generator(mode, generator):
     torch.manual_seed(0)
     size = 128 if generator == "unet_128" else 32
-    model = CycleGAN.from_config(ModelConfig(generator=generator, ngf=4, ndf=4), LossConfig(gan_mode=mode))
+    model = CycleGAN.from_config(Config(model=ModelConfig(generator=generator, ngf=4, ndf=4), loss=LossConfig(gan_mode=mode)))
     a, b = torch.rand(1, 3, size, size) * 2 - 1, torch.rand(1, 3, size, size) * 2 - 1
     t = model.translate(a, b)
     g = model.generator_losses(a, b, t)
@@ -77,9 +77,10 @@ def test_objective_runs_for_every_loss_and_generator(mode, generator):
 
 
 def test_identity_loss_off_and_grayscale_domains():
-    model = CycleGAN.from_config(
-        ModelConfig(generator="resnet_6blocks", ngf=4, ndf=4, channels_a=1, channels_b=3), LossConfig(lambda_identity=0)
-    )
+    model = CycleGAN.from_config(Config(
+        model=ModelConfig(generator="resnet_6blocks", ngf=4, ndf=4, channels_a=1, channels_b=3),
+        loss=LossConfig(lambda_identity=0),
+    ))
     a, b = torch.zeros(1, 1, 32, 32), torch.zeros(1, 3, 32, 32)
     t = model.translate(a, b)
     assert t.fake_b.shape == (1, 3, 32, 32) and t.fake_a.shape == (1, 1, 32, 32)

@@ -6,7 +6,7 @@ import torch
 
 from cyclegan.config import build_config
 from cyclegan.data.unaligned import UnalignedDataset
-from cyclegan.training.checkpoint import load_checkpoint
+from cyclegan.checkpoint import load_checkpoint
 from cyclegan.training.loop import train
 
 

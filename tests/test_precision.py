@@ -3,21 +3,21 @@ gradients, bf16 autocast trains, fp16 refuses the CPU, and translation in bf16 s
 
 from __future__ import annotations
 
-import copy
 import json
 
 import pytest
 import torch
 
 from cyclegan.config import ConfigError
-from cyclegan.cyclegan import CycleGAN
+from cyclegan.methods.cyclegan import CycleGAN
 from cyclegan.inference import translate_tensor
 from cyclegan.pool import ImagePool
 from cyclegan.precision import autocast, discriminators_in_float32
-from cyclegan.training.checkpoint import load_checkpoint
+from cyclegan.checkpoint import load_checkpoint
 from cyclegan.training.loop import train
-from cyclegan.training.state import Run
-from cyclegan.training.step import build_optimizers, train_step
+from cyclegan.methods import check_config
+from cyclegan.training.state import build_optimizers, build_training_state
+from cyclegan.training.step import train_step
 
 from helpers import tiny_config, tiny_dataset
 
@@ -25,7 +25,7 @@ from helpers import tiny_config, tiny_dataset
 def tiny_model(*extra: str) -> tuple[CycleGAN, object]:
     cfg = tiny_config(*extra)
     torch.manual_seed(0)
-    return CycleGAN.from_config(cfg.model, cfg.loss), cfg
+    return CycleGAN.from_config(cfg), cfg
 
 
 def one_step(model: CycleGAN, cfg, a, b, **kwargs):
@@ -36,12 +36,12 @@ def one_step(model: CycleGAN, cfg, a, b, **kwargs):
 
 def test_merged_passes_give_the_same_losses_and_updates():
     model, cfg = tiny_model()
-    merged = copy.deepcopy(model)
-    fresh = [copy.deepcopy(model), copy.deepcopy(model)]
+    merged, _ = tiny_model("train.merge_passes=true")  # the same seed: the same weights
+    fresh = [tiny_model()[0], tiny_model("train.merge_passes=true")[0]]
     g = torch.Generator().manual_seed(3)
     a, b = torch.rand(2, 3, 32, 32, generator=g) * 2 - 1, torch.rand(2, 3, 32, 32, generator=g) * 2 - 1
     plain_losses = one_step(model, cfg, a, b)
-    merged_losses = one_step(merged, cfg, a, b, merge_passes=True)
+    merged_losses = one_step(merged, cfg, a, b)
     assert plain_losses.keys() == merged_losses.keys()
     for k in plain_losses:
         assert merged_losses[k] == pytest.approx(plain_losses[k], rel=1e-5, abs=1e-6), k
@@ -50,9 +50,9 @@ def test_merged_passes_give_the_same_losses_and_updates():
     # not comparable for the conv biases before instance norm: their true gradient is 0, and Adam
     # scales rounding noise of either sign up to a full learning-rate step.)
     grads = []
-    for m, merge in zip(fresh, (False, True)):
+    for m in fresh:
         m.zero_grad()
-        t = m.translate_merged(a, b) if merge else m.translate(a, b)
+        t = m.translate(a, b)
         m.generator_losses(a, b, t)["total"].backward()
         grads.append({n: p.grad.clone() for n, p in m.named_parameters() if p.grad is not None})
     assert grads[0].keys() == grads[1].keys()
@@ -62,7 +62,7 @@ def test_merged_passes_give_the_same_losses_and_updates():
 
 
 def test_merged_passes_fall_back_when_domains_differ():
-    model, _ = tiny_model("model.channels_b=1")
+    model, _ = tiny_model("model.channels_b=1", "loss.lambda_identity=0")
     a, b = torch.rand(1, 3, 32, 32), torch.rand(1, 1, 32, 32)
     t = model.translate_merged(a, b)
     assert t.idt_a is None and t.fake_b.shape == (1, 1, 32, 32)
@@ -70,7 +70,7 @@ def test_merged_passes_fall_back_when_domains_differ():
 
 def test_merged_passes_refuse_batch_norm():
     with pytest.raises(ConfigError, match="merge_passes"):
-        tiny_config("train.merge_passes=true", "model.norm=batch")
+        check_config(tiny_config("train.merge_passes=true", "model.norm=batch"))
 
 
 def test_bf16_training_trains(tmp_path):
@@ -114,14 +114,19 @@ def test_mixed_precision_keeps_the_discriminators_and_the_output_layer_in_float3
         with autocast("cpu", "bf16"):
             assert model.g_ab(a).dtype == torch.float32  # the output conv runs in float32
             assert model.d_b(a).dtype == torch.bfloat16  # a discriminator on its own: autocast applies
-            discriminators_in_float32(model.discriminators, "bf16")
-            torch.testing.assert_close(model.d_b(a), reference)  # float32, the same numbers
-    discriminators_in_float32(model.discriminators, "bf16", low_precision=True)
-    assert not model.d_a.float32 and not model.d_b.float32
+            exact, _ = tiny_model("train.precision=bf16")  # built with float32 discriminators
+            exact.load_state_dict(model.state_dict())
+            torch.testing.assert_close(exact.d_b(a), reference)  # float32, the same numbers
+    assert discriminators_in_float32(tiny_config("train.precision=bf16").train)
+    assert not discriminators_in_float32(tiny_config("train.precision=bf16",
+                                                     "train.low_precision_discriminators=true").train)
+    assert not discriminators_in_float32(tiny_config().train)
     data = tiny_dataset(tmp_path / "data")
     train(data, tmp_path / "run", tiny_config("train.precision=bf16"), max_steps=1, progress=False)
-    run = Run(tiny_config("train.precision=bf16"), tmp_path / "r", data, torch.device("cpu"))
-    assert all(d.float32 for d in run.model.discriminators)
-    run = Run(tiny_config("train.precision=bf16", "train.low_precision_discriminators=true"), tmp_path / "r", data,
-              torch.device("cpu"))
-    assert not any(d.float32 for d in run.model.discriminators)
+    for method in ("pix2pix", "bigan"):  # every method passes the choice to its discriminators
+        extra = ["loss.pool_size=0", "loss.lambda_identity=0"] + (["data.mode=aligned"] if method == "pix2pix" else [])
+        for low, expect in (("false", True), ("true", False)):
+            state = build_training_state(tiny_config(f"model.method={method}", *extra, "train.precision=bf16",
+                                                     f"train.low_precision_discriminators={low}"),
+                                         tmp_path / "r", data, torch.device("cpu"))
+            assert all(d.float32 is expect for d in state.model.discriminators)

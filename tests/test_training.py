@@ -8,8 +8,10 @@ import pytest
 import torch
 
 from cyclegan.config import OptimConfig
-from cyclegan.training.checkpoint import CheckpointError, atomic_save, load_checkpoint
-from cyclegan.training.loop import EpochSampler, train
+from cyclegan.atomic import atomic_save
+from cyclegan.checkpoint import CheckpointError, load_checkpoint
+from cyclegan.data.sampler import EpochSampler
+from cyclegan.training.loop import train
 from cyclegan.training.schedule import build_scheduler, linear_factor
 
 from helpers import tiny_config, tiny_dataset

@@ -5,22 +5,29 @@ The Python API in one place:
     train("datasets/maps", "runs/maps", cfg)                 # or train(None, "runs/maps", resume=True)
     g = load_generator("runs/maps", "AtoB")                  # run dir, checkpoint or official .pth
     translate_paths(g, ["photos/"], "out/")                  # any size, names kept
+
+The names are imported on first use (PEP 562), so `import cyclegan.config` or the CLI's `--help`
+do not import torch.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-from .config import Config, build_config
-from .cyclegan import CycleGAN
-from .inference import load_generator, translate_paths, translate_tensor
-from .training.loop import train
+_API = {
+    "Config": "config", "build_config": "config", "CycleGAN": "methods.cyclegan", "Method": "methods",
+    "register_method": "methods", "load_generator": "inference", "translate_paths": "inference",
+    "translate_tensor": "inference", "train": "training.loop",
+}
+__all__ = ["__version__", *_API]
 
-__all__ = [
-    "Config",
-    "CycleGAN",
-    "__version__",
-    "build_config",
-    "load_generator",
-    "train",
-    "translate_paths",
-    "translate_tensor",
-]
+
+def __getattr__(name: str) -> Any:
+    if name not in _API:
+        raise AttributeError(f"module 'cyclegan' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_API[name]}", __name__), name)
+    globals()[name] = value
+    return value

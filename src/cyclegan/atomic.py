@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -42,3 +43,19 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     with atomic_write(path, fsync=False) as f:
         f.write(text.encode("utf-8"))
     return Path(path)
+
+
+def atomic_save(obj: Any, path: str | Path) -> Path:
+    """torch.save `obj` to `path` atomically (a crash mid-write leaves the previous file intact)."""
+    import torch  # lazy: this module is imported by the torch-free config layer
+
+    with atomic_write(path) as f:
+        torch.save(obj, f)
+    return Path(path)
+
+
+def atomic_copy(src: str | Path, dst: str | Path) -> Path:
+    """Copy a file so that `dst` is either absent, its old self, or the complete copy."""
+    with atomic_write(dst) as f, open(src, "rb") as source:
+        shutil.copyfileobj(source, f)
+    return Path(dst)

@@ -25,7 +25,7 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class ModelConfig:
-    method: str = "cyclegan"  # cyclegan | pix2pix (paired data) | bigan (BiGAN/ALI baseline); see cyclegan.methods
+    method: str = "cyclegan"  # a registered method (cyclegan.methods): cyclegan | pix2pix | bigan | cogan
     generator: str = "resnet_9blocks"  # resnet_9blocks | resnet_6blocks | unet_128 | unet_256
     discriminator: str = "basic"  # basic (70x70 PatchGAN) | n_layers | pixel (1x1 PixelGAN)
     n_layers_d: int = 3  # only for discriminator = n_layers
@@ -95,6 +95,7 @@ class TrainConfig:
     sample_every: int = 500  # iterations between sample grids
     checkpoint_every: int = 1000  # iterations between `latest` checkpoints (also at each epoch end)
     keep_epoch_checkpoints: int = 5  # keep a checkpoint every this many epochs (0: only `latest`)
+    export_official: bool = True  # at the end, write the generators in the official layout (run_dir/generators)
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,8 @@ class Config:
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    # Options of model.method's own (its `Options` dataclass checks them), e.g. CoGAN's nz.
+    method_options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -156,6 +159,10 @@ def _coerce(value: Any, current: Any, key: str, annotation: str) -> Any:
             raise ConfigError(f"{key} must be a number, got {value!r}") from None
     if annotation == "str":
         return str(value)
+    if annotation.startswith("dict"):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping of names to values, e.g. {key}.NAME=VALUE")
+        return {**current, **value}  # later sources add to earlier ones
     return value
 
 
@@ -226,8 +233,8 @@ def build_config(configs: list[str | Path] = (), overrides: list[str] = ()) -> C
     return cfg
 
 
+# The config fields with a fixed set of values (model.method is the methods registry's).
 CHOICES = {
-    "model.method": ("cyclegan", "pix2pix", "bigan"),
     "data.mode": ("unaligned", "aligned"),
     "model.generator": ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256"),
     "model.discriminator": ("basic", "n_layers", "pixel"),
@@ -243,7 +250,8 @@ EVAL_METRICS = ("l1", "psnr", "ssim", "rmse", "acc@5", "acc@10", "cycle_l1", "fi
 
 
 def validate(cfg: Config) -> None:
-    """Raise ConfigError for values that would only fail later, deep inside training."""
+    """Raise ConfigError for values that would only fail later, deep inside training. The rules of
+    `model.method` are the method's (`methods.check_config`)."""
     for dotted, choices in CHOICES.items():
         section, key = dotted.split(".")
         value = getattr(getattr(cfg, section), key)
@@ -275,51 +283,10 @@ def validate(cfg: Config) -> None:
         )
     if cfg.eval.fid is False and name in ("fid", "kid"):
         raise ConfigError(f"eval.best_metric={metric!r} needs eval.fid=true")
-    if cfg.train.merge_passes and cfg.model.norm in ("batch", "syncbatch"):
-        raise ConfigError("train.merge_passes cannot be used with model.norm=batch (batch statistics would mix "
-                          "the merged inputs); use instance norm or turn merge_passes off")
     if cfg.eval.max_images is not None and cfg.eval.max_images < 1:
         raise ConfigError("eval.max_images must be at least 1 (or null for all)")
     for name in ("lambda_a", "lambda_b", "lambda_identity", "lambda_gan", "lambda_self_reg", "lambda_l1", "lambda_feature"):
         if getattr(cfg.loss, name) < 0:
             raise ConfigError(f"loss.{name} must be >= 0")
-    if cfg.loss.lambda_self_reg > 0 and cfg.model.channels_a != cfg.model.channels_b:
-        raise ConfigError("loss.lambda_self_reg compares an image with its translation: it needs "
-                          "model.channels_a == model.channels_b")
-    if cfg.loss.lambda_feature > 0:
-        from .nn.features import check_layers  # torch only; the weights are not read here
-
-        try:
-            check_layers(cfg.loss.feature_network, [cfg.loss.feature_layer])
-        except ValueError as e:
-            raise ConfigError(f"loss.feature_network / loss.feature_layer: {e}") from None
     if cfg.loss.pool_size < 0:
         raise ConfigError("loss.pool_size must be >= 0")
-    _validate_method(cfg)
-
-
-def _validate_method(cfg: Config) -> None:
-    """The baselines judge (input, output) pairs: an image pool would pair an output with another input."""
-    method = cfg.model.method
-    if method == "cyclegan":
-        return
-    extra = [k for k in ("lambda_identity", "lambda_self_reg", "lambda_feature") if getattr(cfg.loss, k) > 0]
-    if extra:
-        raise ConfigError(f"loss.{extra[0]} is a term of the cyclegan objective, which model.method={method} does not "
-                          f"use: set loss.{extra[0]}=0")
-    if cfg.loss.pool_size != 0:
-        raise ConfigError(f"model.method={method} trains its discriminator on (input, output) pairs, which an image "
-                          "pool would mismatch: set loss.pool_size=0")
-    if cfg.train.merge_passes:
-        raise ConfigError(f"train.merge_passes is for model.method=cyclegan; turn it off for {method}")
-    if method == "bigan" and cfg.loss.gan_mode not in ("lsgan", "vanilla"):
-        raise ConfigError("model.method=bigan trains its mappings with swapped labels: use loss.gan_mode=lsgan or vanilla")
-    metric = cfg.eval.best_metric
-    if method == "pix2pix" and (metric == "cycle_l1" or metric.startswith("BtoA.") or metric.endswith(".cycle_l1")):
-        raise ConfigError(f"eval.best_metric={metric} needs a B -> A mapping, which pix2pix does not learn; use an "
-                          "AtoB metric such as AtoB.l1")
-    if method == "pix2pix" and cfg.data.mode != "aligned":
-        raise ConfigError("model.method=pix2pix learns from pairs: set data.mode=aligned (A|B images in train/, or "
-                          "trainA/trainB files paired by name)")
-    if cfg.loss.gan_mode == "wgangp":
-        raise ConfigError("loss.gan_mode=wgangp (gradient penalty) is implemented for model.method=cyclegan only")

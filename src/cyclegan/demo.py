@@ -19,7 +19,8 @@ from .data.image_io import find_images, load_image, save_image, to_tensor
 from .data.synthetic import write_city_dataset
 from .inference import load_generator, translate_tensor
 from .report import write_results_page
-from .training.loop import resolve_device, train
+from .device import resolve_device
+from .training.loop import train
 
 logger = logging.getLogger(__name__)
 

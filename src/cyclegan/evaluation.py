@@ -20,9 +20,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from .config import Config
 from .data.image_io import DataError, files_by_name, find_images, image_name, load_image, tensor_to_uint8, to_tensor
+from .inference.loading import method_from_checkpoint, read_source
 from .inference.translate import translate_tensor
+from .methods import DIRECTIONS, Method
 from .metrics.paired import HIGHER_IS_BETTER, image_scores, l1, mean_scores
+from .checkpoint import FORMAT, CheckpointError
 
 Scores = dict[str, float]
 
@@ -145,13 +149,15 @@ def is_better(name: str) -> Callable[[float, float | None], bool]:
     return better
 
 
-def evaluate_model(model: nn.Module, test_a: Path, test_b: Path, **kwargs) -> Scores:
-    """`evaluate_generators` on a CycleGAN's g_ab / g_ba, restoring train mode afterwards."""
+def evaluate_model(model: Method, test_a: Path, test_b: Path, **kwargs) -> Scores:
+    """`evaluate_generators` on a method's translators (the B -> A one if it learns it), restoring
+    train mode afterwards."""
     was_training = model.training
+    model.eval()
     try:
         with torch.inference_mode():
-            nets = model.networks()
-            return evaluate_generators(nets["g_ab"], nets.get("g_ba"), test_a, test_b, **kwargs)
+            g_ab, g_ba = (model.translator(d) if d in model.directions else None for d in DIRECTIONS)
+            return evaluate_generators(g_ab, g_ba, test_a, test_b, **kwargs)
     finally:
         model.train(was_training)
 
@@ -160,30 +166,18 @@ def evaluate_checkpoint(
     source: str | Path, *, data: str | Path | None = None, device: str | torch.device = "cpu",
     max_images: int | None = None, feature_model: nn.Module | None = None,
 ) -> tuple[Scores, dict[str, object]]:
-    """Evaluate the generators of a cyclegan run dir (its latest checkpoint) or checkpoint file on the
-    test split of `data` (default: `eval.data` of its config, else its training dataroot).
+    """Evaluate the translators of a cyclegan run dir (its latest checkpoint) or checkpoint file, of
+    any method, on the test split of `data` (default: `eval.data` of its config, else its training
+    dataroot).
 
-    Returns the scores and where they come from (`epoch`: epochs completed, `step`, `data`). A
-    baseline's run dir (CoGAN) is scored by its own translators, with the same keys.
+    Returns the scores and where they come from (`epoch`: epochs completed, `step`, `data`).
 
     Raises:
         CheckpointError: the source is not a cyclegan checkpoint (an official `.pth` holds one
             generator: translate with it, then use `cyclegan evaluate paired`).
         DataError: the test split is missing.
     """
-    from .config import Config
-    from .inference.loading import generators_from_checkpoint, read_source
-    from .training.checkpoint import FORMAT, CheckpointError
-
-    try:
-        ckpt = read_source(source)
-    except CheckpointError:
-        from .baselines import evaluate_baseline  # a baseline's run (e.g. CoGAN) is scored by its own code
-
-        result = evaluate_baseline(source, data=data, device=device, max_images=max_images, feature_model=feature_model)
-        if result is None:
-            raise
-        return result
+    ckpt = read_source(source)
     if ckpt.get("format") != FORMAT:
         raise CheckpointError(
             f"{source} holds one official generator, not a cyclegan run; translate the test images with it "
@@ -192,12 +186,9 @@ def evaluate_checkpoint(
     cfg = Config.from_dict(ckpt["config"])
     root = Path(data or cfg.eval.data or ckpt["run"]["dataroot"])
     test_a, test_b = test_split(root)
-    g_ab, g_ba = generators_from_checkpoint(ckpt, device)
-    with torch.inference_mode():
-        scores = evaluate_generators(
-            g_ab, g_ba, test_a, test_b, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b,
-            max_images=max_images, feature_model=feature_model,
-        )
+    model = method_from_checkpoint(ckpt, device)
+    scores = evaluate_model(model, test_a, test_b, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b,
+                            max_images=max_images, feature_model=feature_model)
     progress = ckpt.get("progress", {})
     info = {"epoch": int(progress.get("epoch", 1)) - 1, "step": int(progress.get("step", 0)), "data": str(root)}
     return scores, info

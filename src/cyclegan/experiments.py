@@ -5,8 +5,11 @@ evaluates it and writes a table shaped like the paper's.
 Every variant is a list of config overrides on top of the user's config (e.g. a preset), so an
 ablation is the same networks and training details with one loss term changed, as in the paper.
 The ablation rows run without the identity loss (the paper uses it only for painting -> photo), and
-"CycleGAN + identity" adds it back as its own row. A baseline with its own networks (CoGAN) is a
-training function instead of overrides.
+"CycleGAN + identity" adds it back as its own row. A baseline with other networks (pix2pix, BiGAN,
+CoGAN) is a method (`cyclegan.methods`) chosen by `model.method`, trained by the same loop.
+
+The tables here import no torch (`cyclegan reproduce --help` lists them); the training and scoring
+functions import it when called.
 """
 
 from __future__ import annotations
@@ -15,13 +18,12 @@ import dataclasses
 import json
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_write_text
 from .config import Config, build_config
-from .safe_load import load_tensors
 
 logger = logging.getLogger(__name__)
 
@@ -36,17 +38,7 @@ ABLATION: dict[str, list[str]] = {
 }
 
 
-def _cogan(cfg: Config, data: Path, run_dir: Path, *, device: str | None, progress: bool) -> None:
-    from .baselines.cogan_train import reproduce_cogan
-
-    reproduce_cogan(cfg, data, run_dir, device=device, progress=progress)
-
-
-# A baseline with its own networks and training is a function instead of overrides: it gets the
-# experiment's config (budget and user overrides) and trains, resumes or reuses its run in run_dir,
-# which `evaluation.evaluate_checkpoint` then scores like the others.
-Trainer = Callable[..., None]
-BASELINES: dict[str, list[str] | Trainer] = {
+BASELINES: dict[str, list[str]] = {
     # SimGAN (Shrivastava et al. 2017) as the paper adapts it: adversarial loss + an L1 term keeping
     # the translation close to its input, no cycle.
     "SimGAN": [NO_IDENTITY, "loss.lambda_a=0", "loss.lambda_b=0", "loss.lambda_self_reg=10"],
@@ -64,7 +56,10 @@ BASELINES: dict[str, list[str] | Trainer] = {
     # dropout, vanilla GAN, L1 x 100, no pool, trained on the pairs (trainA/trainB by name).
     "pix2pix": [NO_IDENTITY, "model.method=pix2pix", "data.mode=aligned", "loss.pool_size=0", "loss.gan_mode=vanilla",
                 "loss.lambda_l1=100", "model.generator=unet_256", "model.norm=batch", "model.dropout=true"],
-    "CoGAN": _cogan,  # coupled GANs, translation by latent search (baselines.cogan)
+    # Coupled GANs (Liu & Tuzel 2016) with CoGAN's own settings: DCGAN networks at the crop size
+    # (every image resized to it), vanilla GAN, no pool; translation by latent search (methods.cogan).
+    "CoGAN": [NO_IDENTITY, "model.method=cogan", "loss.pool_size=0", "loss.gan_mode=vanilla",
+              "data.preprocess=resize_and_crop"],
 }
 EXPERIMENTS = {"ablation": ABLATION, "baselines": BASELINES}
 # SMALL fits a laptop CPU (the maps benchmark's setting: width 32, 64 px crops of the images,
@@ -76,8 +71,10 @@ BUDGETS: dict[str, list[str]] = {
 }
 # Per-budget adjustments of a variant, applied after its own overrides: the U-Net cannot take the
 # small budget's 64 px crops (7 stride-2 levels need 128 px), so pix2pix trains on whole 128 px images.
+# CoGAN resizes whole images to its square size (load_size = crop_size).
 VARIANT_BUDGETS: dict[str, dict[str, list[str]]] = {
     "pix2pix": {"small": ["model.generator=unet_128", "data.crop_size=128"]},
+    "CoGAN": {"small": ["data.load_size=64"], "paper": ["data.load_size=256"]},
 }
 # Published full-scale numbers on maps (aerial -> map, 256 px, 200 epochs; GcGAN, Fu et al. CVPR 2019,
 # Table 2), for orientation only: RMSE and pixel accuracy at delta 5.
@@ -90,12 +87,14 @@ def slug(name: str) -> str:
 
 def variant_config(experiment: str, name: str, budget: str = "small", configs: Sequence[str] = (),
                    overrides: Sequence[str] = ()) -> Config:
-    """The config of one variant: the user's configs, then the budget, the variant's overrides (none
-    for a baseline with its own trainer), its per-budget adjustments, and the user's overrides last."""
-    entry = EXPERIMENTS[experiment][name]
-    own = [] if callable(entry) else entry
-    return build_config(list(configs), [*BUDGETS[budget], *own, *VARIANT_BUDGETS.get(name, {}).get(budget, []),
-                                        *overrides])
+    """The config of one variant: the user's configs, then the budget, the variant's overrides, its
+    per-budget adjustments, and the user's overrides last; checked against its method's rules."""
+    from .methods import check_config
+
+    cfg = build_config(list(configs), [*BUDGETS[budget], *EXPERIMENTS[experiment][name],
+                                       *VARIANT_BUDGETS.get(name, {}).get(budget, []), *overrides])
+    check_config(cfg)
+    return cfg
 
 
 def reproduce(
@@ -112,8 +111,9 @@ def reproduce(
     `segmentation` ("cityscapes" or a palette file) for photo -> labels. Writes `out/results.json`
     and `out/results.md` and returns the rows.
     """
+    # lazy (here and below): keeps the torch-free tables importable by the CLI's --help
     from .evaluation import evaluate_checkpoint
-    from .training.checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint
     from .training.loop import train
 
     if experiment not in EXPERIMENTS:
@@ -126,15 +126,12 @@ def reproduce(
     if unknown:
         raise ValueError(f"unknown variant(s) {', '.join(map(repr, unknown))}; choose from: {', '.join(table)}")
     data, out = Path(data), Path(out)
-    own = {name for name in chosen if callable(table[name])}  # trained by their own function
     cfgs = {name: variant_config(experiment, name, budget, configs, overrides) for name in chosen}
     rows = []
     for name in chosen:
         run_dir = out / slug(name)
         latest = run_dir / "checkpoints" / "latest.pt"
-        if name in own:
-            table[name](cfgs[name], data, run_dir, device=device, progress=progress)
-        elif latest.exists():
+        if latest.exists():
             ckpt = load_checkpoint(run_dir)
             if not _same_training(Config.from_dict(ckpt["config"]), cfgs[name]):
                 raise ValueError(f"{run_dir} holds a run with another config; use another --out or remove it")
@@ -167,8 +164,9 @@ def _same_training(a: Config, b: Config) -> bool:
 def _scores(run_dir: Path, data: Path, max_test: int | None, segmentation: str | None, device: str | None,
             evaluate_checkpoint: Any) -> dict[str, Any]:
     """The variant's scores, cached in `run_dir/reproduce_scores.json` for its checkpoint's step."""
-    # Any run's checkpoint (CycleGAN's or a baseline's) has progress.step.
-    step = load_tensors(run_dir / "checkpoints" / "latest.pt")["progress"]["step"]
+    from .checkpoint import load_checkpoint
+
+    step = load_checkpoint(run_dir)["progress"]["step"]
     cache = run_dir / "reproduce_scores.json"
     key = {"step": step, "max_test": max_test, "segmentation": segmentation}
     if cache.exists():
@@ -185,20 +183,13 @@ def _scores(run_dir: Path, data: Path, max_test: int | None, segmentation: str |
 def _segmentation_scores(run_dir: Path, data: Path, palette_name: str, max_test: int | None,
                          device: str | None) -> dict[str, float]:
     """Per-pixel / per-class accuracy and mean IoU of testA translated to labels (A -> B)."""
-    from .baselines import load_baseline_translator
     from .data.image_io import find_images
     from .inference import load_generator, translate_paths
     from .metrics.segmentation import CITYSCAPES, Palette, segmentation_metrics
-    from .training.checkpoint import CheckpointError
 
     palette = CITYSCAPES if palette_name == "cityscapes" else Palette.from_file(palette_name)
     fakes = run_dir / "test_AtoB"
-    try:
-        generator = load_generator(run_dir, "AtoB", device or "cpu")
-    except CheckpointError:
-        generator = load_baseline_translator(run_dir, "AtoB", device or "cpu")  # e.g. CoGAN's latent search
-        if generator is None:
-            raise
+    generator = load_generator(run_dir, "AtoB", device or "cpu")  # any method's (CoGAN: latent search)
     translate_paths(generator, find_images(data / "testA", max_count=max_test), fakes, progress=False)
     s = segmentation_metrics(fakes, data / "testB", palette)
     return {"AtoB.pixel_accuracy": s.pixel_accuracy, "AtoB.class_accuracy": s.class_accuracy,

@@ -3,7 +3,7 @@
 CUDA; training also needs a gradient scaler, see `training.step.GradScalers`).
 
 Training's mixed precision covers the generators; the discriminators stay in float32 unless
-`train.low_precision_discriminators` (see `discriminators_in_float32`), and the generators' output
+`train.low_precision_discriminators` (see `discriminators_in_float32`, passed to the discriminators when built), and the generators' output
 layer is always float32 (`nn.layers.OutputConv2d`)."""
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from __future__ import annotations
 import contextlib
 
 import torch
-from torch import nn
+
+from .config import TrainConfig
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -29,9 +30,9 @@ def autocast(device: torch.device | str, precision: str) -> contextlib.AbstractC
     return torch.autocast(device_type, dtype=dtype)
 
 
-def discriminators_in_float32(discriminators: list[nn.Module], precision: str, low_precision: bool = False) -> None:
-    """Under bf16/fp16, make the discriminators compute in float32 (their `float32` flag), unless
-    `low_precision`. Measured on the maps benchmark: bf16 discriminators cost most of CycleGAN's pixel
-    accuracy (1-12 % at delta 5 against 15.6-16.0 % in float32); float32 ones kept it (14.8 %)."""
-    for d in discriminators:
-        d.float32 = precision != "fp32" and not low_precision
+def discriminators_in_float32(train: TrainConfig) -> bool:
+    """Whether the discriminators compute in float32 under `train.precision` bf16/fp16 (their
+    `float32` argument): yes unless `train.low_precision_discriminators`. Measured on the maps
+    benchmark: bf16 discriminators cost most of CycleGAN's pixel accuracy (1-12 % at delta 5 against
+    15.6-16.0 % in float32); float32 ones kept it (14.8 %)."""
+    return train.precision != "fp32" and not train.low_precision_discriminators

@@ -12,7 +12,6 @@ import os
 import sys
 
 from .. import __version__
-from .cogan import add_cogan
 from .evaluate import add_evaluate
 from .export import add_export
 from .hub import add_datasets, add_pretrained
@@ -32,7 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for add in (add_train, add_translate, add_demo, add_export, add_evaluate, add_reproduce, add_style_transfer,
-                add_cogan, add_serve, add_pretrained, add_datasets):
+                add_serve, add_pretrained, add_datasets):
         add(sub)
     return parser
 
@@ -49,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from ..config import ConfigError
     from ..data.image_io import DataError
-    from ..training.checkpoint import CheckpointError
+    from ..checkpoint import CheckpointError
 
     try:
         return args.run(args, parser)

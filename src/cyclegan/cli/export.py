@@ -39,7 +39,7 @@ def cmd_export(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     if args.format not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {args.format!r}; choose one of: {', '.join(EXPORT_FORMATS)}")
     if args.format == "official":
-        from ..training.export import export_official
+        from ..inference.official_export import export_official
 
         if args.direction or args.opset is not None:
             raise ValueError("--direction and --opset apply to --format onnx/torchscript; official writes both "

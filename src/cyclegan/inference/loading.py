@@ -16,14 +16,14 @@ import torch
 from torch import nn
 
 from ..config import Config
-from ..nn import ResnetGenerator, UnetGenerator, build_generator, load_official
+from ..methods import DIRECTIONS, Method, get_method
+from ..nn import ResnetGenerator, UnetGenerator, load_official, with_channels
 from ..safe_load import load_tensors
-from ..training.checkpoint import FORMAT, VERSION, CheckpointError, load_checkpoint
+from ..checkpoint import FORMAT, CheckpointError, checked_checkpoint, load_checkpoint
 
 log = logging.getLogger(__name__)
 
 
-DIRECTIONS = {"AtoB": "g_ab", "BtoA": "g_ba"}
 # ---------------------------------------------------------------------------------------------------
 # Loading
 
@@ -35,23 +35,24 @@ def resolve_source(source: str | Path) -> Path:
     if path.exists():
         return path
     if isinstance(source, str) and "/" not in source and "\\" not in source and not path.suffix:
-        from ..hub.pretrained import resolve_pretrained
+        from ..hub.pretrained import resolve_pretrained  # lazy: the download code only for a name
 
         return resolve_pretrained(source)  # raises ValueError with the valid names for an unknown one
     raise CheckpointError(f"{source} does not exist; give a run dir, a checkpoint or .pth file, or a pretrained name")
 
 
 def load_generator(source: str | Path, direction: str = "AtoB", device: str | torch.device = "cpu") -> nn.Module:
-    """One generator in eval mode, from a cyclegan checkpoint / run dir, an official generator `.pth`
-    or an official pretrained model name (e.g. "horse2zebra").
+    """One translator in eval mode, from a cyclegan checkpoint / run dir (of any method), an official
+    generator `.pth` or an official pretrained model name (e.g. "horse2zebra").
 
-    `direction` ("AtoB" uses g_ab, "BtoA" uses g_ba) applies to cyclegan checkpoints; an official
-    file holds one generator and is used as it is. The returned module carries `in_channels` and
-    `out_channels` attributes (1 for grayscale, 3 for RGB) so the caller knows how to load images.
+    `direction` ("AtoB" / "BtoA") applies to cyclegan checkpoints; an official file holds one
+    generator and is used as it is. The returned module carries `in_channels` and `out_channels`
+    attributes (1 for grayscale, 3 for RGB) so the caller knows how to load images.
 
     Raises:
         CheckpointError: the source does not exist, cannot be read, or is of an unknown format.
-        ValueError: an unknown direction, or a state dict that is not a known generator layout.
+        ValueError: an unknown direction, one the run's method does not learn, or a state dict that
+            is not a known generator layout.
     """
     return load_generator_pair(source, direction, device, reverse=False)[0]
 
@@ -59,17 +60,19 @@ def load_generator(source: str | Path, direction: str = "AtoB", device: str | to
 def load_generator_pair(
     source: str | Path, direction: str = "AtoB", device: str | torch.device = "cpu", *, reverse: bool = True
 ) -> tuple[nn.Module, nn.Module | None]:
-    """`load_generator(source, direction)` and, if `source` is a cyclegan run or checkpoint (which
-    holds both) and `reverse` is set, the generator of the opposite direction, else None (an official
-    `.pth` holds one generator). The source is read once."""
+    """`load_generator(source, direction)` and, if `source` is a cyclegan run or checkpoint whose
+    method learns both directions and `reverse` is set, the translator of the opposite direction,
+    else None (an official `.pth` holds one generator). The source is read once."""
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; choose one of: {', '.join(DIRECTIONS)}")
     path = resolve_source(source)
     obj = read_source(path)
     if obj.get("format") == FORMAT:
+        model = method_from_checkpoint(obj, device)
         other = "BtoA" if direction == "AtoB" else "AtoB"
-        net = _from_checkpoint(obj, direction)
-        return net.to(device).eval(), _generator_if_present(obj, other, device) if reverse else None
+        model.check_direction(direction)
+        back = model.translator(other) if reverse and other in model.directions else None
+        return model.translator(direction), back
     try:
         net = official_generator(obj)
     except ValueError as e:
@@ -83,52 +86,42 @@ def read_source(source: str | Path) -> Mapping:
     return load_checkpoint(path) if path.is_dir() else _read_file(path)
 
 
+def method_from_checkpoint(ckpt: Mapping, device: str | torch.device = "cpu") -> Method:
+    """The method of a cyclegan checkpoint with every network loaded (strict), in eval mode on `device`."""
+    if not isinstance(ckpt.get("config"), Mapping) or not isinstance(ckpt.get("nets"), Mapping):
+        raise CheckpointError("the checkpoint holds no config or no networks: it cannot say what to build")
+    cfg = Config.from_dict(ckpt["config"])
+    model = get_method(cfg.model.method).from_config(cfg)
+    nets = model.networks()
+    for name, state in ckpt["nets"].items():
+        if name not in nets:
+            raise CheckpointError(f"the checkpoint holds a network {name!r} that model.method={model.name} does not "
+                                  f"have (it has {', '.join(nets)})")
+        nets[name].load_state_dict(state, strict=True)
+    model.load_extra_state(ckpt.get("method", {}))
+    return model.to(device).eval()
+
+
 def generators_from_checkpoint(
     ckpt: Mapping, device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, nn.Module | None]:
-    """(g_ab, g_ba) of a cyclegan checkpoint, in eval mode on `device`; g_ba is None for a method
-    with one generator (pix2pix)."""
-    return _generator_if_present(ckpt, "AtoB", device), _generator_if_present(ckpt, "BtoA", device)
-
-
-def _generator_if_present(ckpt: Mapping, direction: str, device: str | torch.device) -> nn.Module | None:
-    """The checkpoint's generator for `direction` in eval mode on `device`, or None if it has none."""
-    if DIRECTIONS[direction] not in ckpt.get("nets", {}):
-        return None
-    return _from_checkpoint(ckpt, direction).to(device).eval()
+    """(A -> B, B -> A) translators of a cyclegan checkpoint, in eval mode on `device`; the second is
+    None for a method that learns A -> B only (pix2pix)."""
+    model = method_from_checkpoint(ckpt, device)
+    return tuple(model.translator(d) if d in model.directions else None for d in DIRECTIONS)
 
 
 def _read_file(path: Path) -> Mapping:
     """A cyclegan checkpoint or an official generator state dict, read with `weights_only=True`."""
     obj = load_tensors(path, error=CheckpointError, message=f"cannot read {path} as a checkpoint or state dict")
-    if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
-        if obj.get("version", 0) > VERSION:
-            raise CheckpointError(f"{path} was written by a newer cyclegan (format version {obj['version']}); upgrade")
-        return obj
+    if isinstance(obj, Mapping) and "format" in obj:
+        return checked_checkpoint(obj, path)
     if isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         return obj
     raise CheckpointError(
         f"{path} is neither a cyclegan checkpoint nor an official generator state dict "
         "(a dict of tensors such as latest_net_G_A.pth)"
     )
-
-
-def _from_checkpoint(ckpt: Mapping, direction: str) -> nn.Module:
-    if not isinstance(ckpt.get("config"), Mapping):
-        raise CheckpointError("the checkpoint holds no config: it cannot say which generator to build")
-    cfg = Config.from_dict(ckpt["config"])
-    m = cfg.model
-    key = DIRECTIONS[direction]
-    in_ch, out_ch = (m.channels_a, m.channels_b) if key == "g_ab" else (m.channels_b, m.channels_a)
-    net = build_generator(m.generator, in_ch, out_ch, ngf=m.ngf, norm=m.norm, dropout=m.dropout)
-    try:
-        state = ckpt["nets"][key]
-    except (KeyError, TypeError):
-        only = " (a pix2pix run translates A -> B only)" if m.method == "pix2pix" else ""
-        raise CheckpointError(f"the checkpoint holds no weights for {key} (nets.{key}){only}") from None
-    net.load_state_dict(state, strict=True)
-    net.in_channels, net.out_channels = in_ch, out_ch
-    return net
 
 
 def official_generator(state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
@@ -178,8 +171,7 @@ def _official_resnet(sd: Mapping[str, torch.Tensor]) -> nn.Module:
         norm=_official_norm(sd, "model.2.weight", "model.1.bias"),
         dropout=w6 is not None and w6.dim() == 4,
     )
-    net.in_channels, net.out_channels = first.shape[1], convs[-1][1].shape[0]
-    return net
+    return with_channels(net, first.shape[1], convs[-1][1].shape[0])
 
 
 def _official_unet(sd: Mapping[str, torch.Tensor]) -> nn.Module:
@@ -197,8 +189,7 @@ def _official_unet(sd: Mapping[str, torch.Tensor]) -> nn.Module:
         ngf=first.shape[0],
         norm=_official_norm(sd, "model.model.1.model.2.weight", "model.model.0.bias"),
     )
-    net.in_channels, net.out_channels = first.shape[1], last.shape[1]
-    return net
+    return with_channels(net, first.shape[1], last.shape[1])
 
 
 def generator_channels(generator: nn.Module) -> tuple[int, int]:

@@ -1,11 +1,14 @@
 """Networks (torch only): generators, discriminators, norm/init helpers, official key mapping."""
 
-from .discriminators import NLayerDiscriminator, PixelDiscriminator, build_discriminator
+from .discriminators import DISCRIMINATORS, NLayerDiscriminator, PixelDiscriminator, build_discriminator
 from .generators import GENERATORS, ResnetBlock, ResnetGenerator, UnetGenerator, build_generator
-from .layers import init_weights, norm_layer
-from .official import from_official, load_official, to_official
+from .layers import INITS, NORMS, init_weights, norm_layer, with_channels
+from .official import from_official, has_official_layout, load_official, to_official
 
 __all__ = [
+    "INITS",
+    "NORMS",
+    "DISCRIMINATORS",
     "GENERATORS",
     "NLayerDiscriminator",
     "PixelDiscriminator",
@@ -15,8 +18,10 @@ __all__ = [
     "build_discriminator",
     "build_generator",
     "from_official",
+    "has_official_layout",
     "init_weights",
     "load_official",
     "norm_layer",
     "to_official",
+    "with_channels",
 ]

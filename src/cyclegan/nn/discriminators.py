@@ -13,13 +13,13 @@ class NLayerDiscriminator(nn.Module):
     """PatchGAN: n stride-2 4x4 convs (no norm on the first), a stride-1 conv, then a 1-channel map.
 
     n_layers=3 ("basic") gives a 70x70 receptive field; each output judges one overlapping patch.
-    With `float32` set, it computes in float32 even inside an autocast region (see `train.precision`).
+    With `float32`, it computes in float32 even inside an autocast region (see `train.precision`).
     """
 
-    float32 = False
-
-    def __init__(self, in_channels: int = 3, *, ndf: int = 64, n_layers: int = 3, norm: str = "instance") -> None:
+    def __init__(self, in_channels: int = 3, *, ndf: int = 64, n_layers: int = 3, norm: str = "instance",
+                 float32: bool = False) -> None:
         super().__init__()
+        self.float32 = float32
         make_norm, bias = norm_layer(norm), conv_bias(norm)
         layers: list[nn.Module] = [
             nn.Conv2d(in_channels, ndf, 4, stride=2, padding=1),
@@ -44,10 +44,9 @@ class NLayerDiscriminator(nn.Module):
 class PixelDiscriminator(nn.Module):
     """PixelGAN: 1x1 convs only, so every pixel is judged on its own colour. `float32`: as PatchGAN's."""
 
-    float32 = False
-
-    def __init__(self, in_channels: int = 3, *, ndf: int = 64, norm: str = "instance") -> None:
+    def __init__(self, in_channels: int = 3, *, ndf: int = 64, norm: str = "instance", float32: bool = False) -> None:
         super().__init__()
+        self.float32 = float32
         make_norm, bias = norm_layer(norm), conv_bias(norm)
         self.model = nn.Sequential(
             nn.Conv2d(in_channels, ndf, 1),
@@ -62,14 +61,18 @@ class PixelDiscriminator(nn.Module):
         return in_float32(self.model, x) if self.float32 else self.model(x)
 
 
+DISCRIMINATORS = ("basic", "n_layers", "pixel")
+
+
 def build_discriminator(
-    name: str, in_channels: int = 3, *, ndf: int = 64, n_layers: int = 3, norm: str = "instance"
+    name: str, in_channels: int = 3, *, ndf: int = 64, n_layers: int = 3, norm: str = "instance", float32: bool = False
 ) -> nn.Module:
-    """`basic` (70x70 PatchGAN), `n_layers` (PatchGAN with `n_layers`) or `pixel` (1x1)."""
+    """`basic` (70x70 PatchGAN), `n_layers` (PatchGAN with `n_layers`) or `pixel` (1x1); `float32`:
+    compute in float32 under autocast (mixed-precision training keeps the discriminators exact)."""
     if name == "basic":
-        return NLayerDiscriminator(in_channels, ndf=ndf, n_layers=3, norm=norm)
+        return NLayerDiscriminator(in_channels, ndf=ndf, n_layers=3, norm=norm, float32=float32)
     if name == "n_layers":
-        return NLayerDiscriminator(in_channels, ndf=ndf, n_layers=n_layers, norm=norm)
+        return NLayerDiscriminator(in_channels, ndf=ndf, n_layers=n_layers, norm=norm, float32=float32)
     if name == "pixel":
-        return PixelDiscriminator(in_channels, ndf=ndf, norm=norm)
-    raise ValueError(f"unknown discriminator {name!r}; choose one of: basic, n_layers, pixel")
+        return PixelDiscriminator(in_channels, ndf=ndf, norm=norm, float32=float32)
+    raise ValueError(f"unknown discriminator {name!r}; choose one of: {', '.join(DISCRIMINATORS)}")

@@ -43,6 +43,14 @@ class OutputConvTranspose2d(nn.ConvTranspose2d):
         return in_float32(lambda t: super(OutputConvTranspose2d, self).forward(t, output_size), x)
 
 
+NORMS: dict[str, NormFactory] = {
+    "instance": functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False),
+    "batch": functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True),
+    "syncbatch": functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True),
+    "none": lambda channels: nn.Identity(),
+}
+
+
 def norm_layer(name: str) -> NormFactory:
     """Return a constructor `channels -> nn.Module` for the named normalisation.
 
@@ -50,15 +58,9 @@ def norm_layer(name: str) -> NormFactory:
     batch: BatchNorm2d with affine parameters and running statistics; syncbatch: the same layer,
     converted to SyncBatchNorm by data-parallel training (statistics over all ranks); none: identity.
     """
-    factories: dict[str, NormFactory] = {
-        "instance": functools.partial(nn.InstanceNorm2d, affine=False, track_running_stats=False),
-        "batch": functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True),
-        "syncbatch": functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True),
-        "none": lambda channels: nn.Identity(),
-    }
-    if name not in factories:
-        raise ValueError(f"unknown norm {name!r}; choose one of: {', '.join(factories)}")
-    return factories[name]
+    if name not in NORMS:
+        raise ValueError(f"unknown norm {name!r}; choose one of: {', '.join(NORMS)}")
+    return NORMS[name]
 
 
 def conv_bias(norm: str) -> bool:
@@ -70,24 +72,28 @@ def conv_bias(norm: str) -> bool:
     return norm == "instance"
 
 
+# Weight initialisations by name: (weight, gain) -> None, in place.
+INITS: dict[str, Callable[[torch.Tensor, float], object]] = {
+    "normal": lambda w, gain: nn.init.normal_(w, 0.0, gain),
+    "xavier": lambda w, gain: nn.init.xavier_normal_(w, gain=gain),
+    "kaiming": lambda w, gain: nn.init.kaiming_normal_(w, a=0, mode="fan_in"),
+    "orthogonal": lambda w, gain: nn.init.orthogonal_(w, gain=gain),
+}
+
+
 def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) -> nn.Module:
     """Initialise conv/linear weights and zero their biases; batch-norm weights ~ N(1, gain).
 
     The paper trains from weights drawn from N(0, 0.02) (Appendix 7.1).
     """
-    inits = {
-        "normal": lambda w: nn.init.normal_(w, 0.0, gain),
-        "xavier": lambda w: nn.init.xavier_normal_(w, gain=gain),
-        "kaiming": lambda w: nn.init.kaiming_normal_(w, a=0, mode="fan_in"),
-        "orthogonal": lambda w: nn.init.orthogonal_(w, gain=gain),
-    }
-    if init_type not in inits:
-        raise ValueError(f"unknown init {init_type!r}; choose one of: {', '.join(inits)}")
+    if init_type not in INITS:
+        raise ValueError(f"unknown init {init_type!r}; choose one of: {', '.join(INITS)}")
+    init = INITS[init_type]
 
     @torch.no_grad()
     def init_module(m: nn.Module) -> None:
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            inits[init_type](m.weight)
+            init(m.weight, gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
@@ -95,4 +101,10 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
             nn.init.zeros_(m.bias)
 
     net.apply(init_module)
+    return net
+
+
+def with_channels(net: nn.Module, in_channels: int, out_channels: int) -> nn.Module:
+    """`net` tagged with the image channels it reads and writes (what loaders and translators check)."""
+    net.in_channels, net.out_channels = in_channels, out_channels
     return net

@@ -62,6 +62,15 @@ def official_table(net: nn.Module) -> dict[str, str]:
     raise TypeError(f"no official layout is known for {type(net).__name__}")
 
 
+def has_official_layout(net: nn.Module) -> bool:
+    """Whether `official_table` knows `net` (so that `to_official` can export it)."""
+    try:
+        official_table(net)
+    except TypeError:
+        return False
+    return True
+
+
 def _split(key: str) -> tuple[str, str]:
     module, _, param = key.rpartition(".")
     return module, param

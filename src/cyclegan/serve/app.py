@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ..training.checkpoint import CheckpointError
+from ..checkpoint import CheckpointError
 from .dashboard import dashboard_router
 from .security import BodyLimitMiddleware, Limits, UploadError, new_token
 from .sources import ModelCache, Source, parse_sources

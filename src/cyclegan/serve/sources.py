@@ -22,7 +22,8 @@ from torch import nn
 from ..config import ConfigError, load_yaml
 from ..data.image_io import find_images
 from ..inference import generator_channels, generators_from_checkpoint, load_generator, read_source, translate_tiled
-from ..training.checkpoint import FORMAT, CheckpointError
+from ..methods import DIRECTIONS, get_method
+from ..checkpoint import FORMAT, CheckpointError
 
 RUN_MARKERS = ("config.yaml", "losses.jsonl", "checkpoints")
 MAX_TEST_IMAGES = 200
@@ -77,17 +78,15 @@ def parse_sources(items: list[str]) -> list[Source]:
 
 
 def _directions(kind: str, path: Path) -> tuple[str, ...]:
-    """The directions a source translates: both for a cyclegan run or checkpoint, except pix2pix."""
+    """The directions a source translates: a run's method's (`Method.directions`); both for a checkpoint."""
     if kind not in ("run", "checkpoint"):
         return ("AtoB",)
     if kind == "run" and (path / "config.yaml").is_file():
         try:
-            method = load_yaml(path / "config.yaml").get("model", {}).get("method", "cyclegan")
+            return get_method(load_yaml(path / "config.yaml").get("model", {}).get("method", "cyclegan")).directions
         except (ConfigError, AttributeError):
-            method = "cyclegan"  # an unreadable config: loading the checkpoint reports it
-        if method == "pix2pix":
-            return ("AtoB",)
-    return ("AtoB", "BtoA")
+            pass  # an unreadable config or unknown method: loading the checkpoint reports it
+    return DIRECTIONS
 
 
 def checkpoint_stamp(source: Source) -> float | None:

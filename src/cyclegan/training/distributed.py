@@ -1,15 +1,16 @@
 """Data-parallel training on torchrun: process group, DDP wrappers, data shards, rank checks.
 
 `torchrun --nproc_per_node=N -m cyclegan train ...` starts N processes that each hold a full copy of
-the four networks. Each rank trains on its own shard of domain A (with its own random B images),
+the method's networks. Each rank trains on its own shard of domain A (with its own random B images),
 and DistributedDataParallel averages the gradients, so every rank takes the same optimiser step.
 
-Why two wrappers (`GeneratorPass`, `DiscriminatorPass`) instead of one DDP per network: a CycleGAN
-step runs each generator two or three times and runs the discriminators frozen inside the
+Why two wrappers (`GeneratorPass`, `DiscriminatorPass`) instead of one DDP per network: a step runs
+each generator several times (CycleGAN: two or three) and runs the discriminators frozen inside the
 generator step. DDP expects one forward per backward over parameters that all receive a gradient.
-So the generator step runs both generators in one forward (`GeneratorPass`, DDP-wrapped) and the
-discriminators of that step as plain modules (frozen: no gradient, no all-reduce), and the
-discriminator step runs both discriminators in one forward (`DiscriminatorPass`, DDP-wrapped).
+So the method's `translate` (the only place a step runs its generators) is one forward over all of
+them (`GeneratorPass`, DDP-wrapped), the discriminators of the generator step run as plain modules
+(frozen: no gradient, no all-reduce), and the method's `discriminator_losses` is one forward over
+its discriminators (`DiscriminatorPass`, DDP-wrapped). Nothing here knows a method's networks.
 """
 
 from __future__ import annotations
@@ -78,46 +79,44 @@ def shutdown() -> None:
 
 
 class GeneratorPass(nn.Module):
-    """Both generators in one forward: (fake_b, rec_a, fake_a, rec_b, idt_b, idt_a); the identity
-    images are None when identity loss is off. Holds the CycleGAN's generators, not copies."""
-
-    def __init__(self, model: nn.Module, *, merge: bool) -> None:
-        super().__init__()
-        self.g_ab, self.g_ba = model.g_ab, model.g_ba  # the only registered modules: DDP sees exactly these
-        object.__setattr__(self, "objective", model)  # not a submodule (it also holds the discriminators)
-        self.merge = merge
-
-    def forward(self, real_a: torch.Tensor, real_b: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        m = self.objective
-        t = m.translate_merged(real_a, real_b) if self.merge else m.translate(real_a, real_b)
-        if m.loss_cfg.lambda_identity > 0 and t.idt_b is None:
-            t.idt_b, t.idt_a = self.g_ab(real_b), self.g_ba(real_a)
-        return t.fake_b, t.rec_a, t.fake_a, t.rec_b, t.idt_b, t.idt_a
-
-
-class DiscriminatorPass(nn.Module):
-    """Both discriminators in one forward: their losses (d_b, d_a) on real images and pooled fakes."""
+    """The method's `translate` as one forward over its generators: a tuple of `GeneratorOutputs`
+    fields (None for what the method does not compute). Holds the method's generators, not copies."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
-        self.d_a, self.d_b = model.d_a, model.d_b
+        self.generators = nn.ModuleList(model.generators)  # the only registered modules: DDP sees exactly these
+        object.__setattr__(self, "objective", model)  # not a submodule (it also holds the discriminators)
+
+    def forward(self, real_a: torch.Tensor, real_b: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        return self.objective.translate(real_a, real_b).as_tuple()
+
+
+class DiscriminatorPass(nn.Module):
+    """The method's `discriminator_losses` as one forward over its discriminators (a dict of losses)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.discriminators = nn.ModuleList(model.discriminators)
         object.__setattr__(self, "objective", model)
 
-    def forward(
-        self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor, fake_b: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        losses = self.objective.discriminator_losses(real_a, real_b, fake_a, fake_b)
-        return losses["d_b"], losses["d_a"]
+    def forward(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor | None,
+                fake_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.objective.discriminator_losses(real_a, real_b, fake_a, fake_b)
 
 
-def wrap(model: nn.Module, device: torch.device, *, merge: bool) -> tuple[nn.Module, nn.Module]:
-    """DDP-wrapped `GeneratorPass` and `DiscriminatorPass`. DDP broadcasts rank 0's weights at
-    construction, so all ranks start equal whatever their seeds."""
-    from torch.nn.parallel import DistributedDataParallel as DDP
+def wrap(model: nn.Module, device: torch.device) -> tuple[nn.Module, nn.Module]:
+    """DDP-wrapped `GeneratorPass` and `DiscriminatorPass` of any method. DDP broadcasts rank 0's
+    weights at construction, so all ranks start equal whatever their seeds."""
+    from torch.nn.parallel import DistributedDataParallel as DDP  # lazy: only data-parallel runs need it
 
     ids = [device.index] if device.type == "cuda" else None
     kwargs = {"device_ids": ids, "output_device": ids[0] if ids else None, "broadcast_buffers": True}
-    return DDP(GeneratorPass(model, merge=merge), **kwargs), DDP(DiscriminatorPass(model), **kwargs)
+    passes = [DDP(GeneratorPass(model), **kwargs)]
+    if model.discriminators and model.adversarial:
+        passes.append(DDP(DiscriminatorPass(model), **kwargs))
+    else:  # nothing to all-reduce: no discriminator step
+        passes.append(DiscriminatorPass(model))
+    return passes[0], passes[1]
 
 
 def mean_over_ranks(values: torch.Tensor) -> torch.Tensor:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,28 +25,30 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..atomic import atomic_write_text
+from ..atomic import atomic_copy, atomic_write_text
 from ..config import Config
 from ..data.aligned import AlignedDataset
+from ..data.sampler import EpochSampler
 from ..data.unaligned import UnalignedDataset
+from ..device import resolve_device
+from ..methods import check_config
 from . import distributed
-from .checkpoint import atomic_copy, load_checkpoint
+from ..checkpoint import load_checkpoint
 from .control import StopRequest, deterministic_mode
 from .logs import LossLog, save_sample_grid, tensorboard_writer, write_page
 from .periodic_eval import EVALS_FILE, PeriodicEvaluation, truncate_jsonl
 from .schedule import step_scheduler
-from .state import EpochSampler, Progress, Run, resolve_device
+from .state import Progress, TrainingState, build_training_state
 from .step import train_step
 
-__all__ = [
-    "EpochSampler", "LossLog", "Progress", "Run", "StopRequest", "deterministic_mode", "make_loader",
-    "resolve_device", "save_sample_grid", "train", "train_one_epoch", "write_page",
-]
+__all__ = ["EpochStats", "make_loader", "train", "train_one_epoch"]
+
+DATASETS = {"unaligned": UnalignedDataset, "aligned": AlignedDataset}  # by data.mode
 
 logger = logging.getLogger(__name__)
 
 
-def make_loader(dataset: UnalignedDataset | AlignedDataset, run: Run) -> DataLoader:
+def make_loader(dataset: UnalignedDataset | AlignedDataset, run: TrainingState) -> DataLoader:
     p, cfg = run.progress, run.cfg
     sampler = EpochSampler(
         len(dataset), seed=cfg.train.seed, epoch=p.epoch, shuffle=not cfg.data.serial_batches,
@@ -61,7 +64,7 @@ def make_loader(dataset: UnalignedDataset | AlignedDataset, run: Run) -> DataLoa
     )
 
 
-def _losses_over_ranks(run: Run, losses: dict[str, torch.Tensor], stop: StopRequest) -> dict[str, float]:
+def _losses_over_ranks(run: TrainingState, losses: dict[str, torch.Tensor], stop: StopRequest) -> dict[str, float]:
     """The losses as floats, averaged over ranks; a stop request on any rank becomes everyone's (so
     all ranks stop after the same step). One device sync and at most one all-reduce per step."""
     values = torch.stack(list(losses.values())).float()
@@ -74,23 +77,36 @@ def _losses_over_ranks(run: Run, losses: dict[str, torch.Tensor], stop: StopRequ
     return dict(zip(losses, values.tolist()))
 
 
+@dataclass
+class EpochStats:
+    """What one call of `train_one_epoch` did."""
+
+    steps: int = 0  # optimisation steps taken
+    finished: bool = False  # the epoch's data ran out (False: max_steps or a stop request came first)
+    mean_losses: dict[str, float] = field(default_factory=dict)  # each loss averaged over those steps
+
+
 def train_one_epoch(
-    run: Run, dataset: UnalignedDataset | AlignedDataset, log: LossLog | None, bar: tqdm, writer: Any, max_steps: int | None,
-    stop: StopRequest,
-) -> bool:
-    """Train until the end of the epoch, `max_steps` or a stop request; returns whether the epoch ended."""
+    run: TrainingState, dataset: UnalignedDataset | AlignedDataset, log: LossLog | None, bar: tqdm, writer: Any,
+    max_steps: int | None, stop: StopRequest,
+) -> EpochStats:
+    """Train until the end of the epoch, `max_steps` or a stop request."""
     cfg, p, model = run.cfg, run.progress, run.model
+    stats, sums = EpochStats(), {}
     model.train()
     for batch in make_loader(dataset, run):
         if stop.requested or (max_steps is not None and p.step >= max_steps):
-            return False
+            return _averaged(stats, sums)
         real_a = batch["a"].to(run.device, non_blocking=True)
         real_b = batch["b"].to(run.device, non_blocking=True)
         losses, t = train_step(
             model, real_a, real_b, run.opt_g, run.opt_d, run.pool_a, run.pool_b, precision=cfg.train.precision,
-            merge_passes=cfg.train.merge_passes, scalers=run.scalers, sync_losses=False, passes=run.passes,
+            scalers=run.scalers, sync_losses=False, passes=run.passes,
         )
         losses = _losses_over_ranks(run, losses, stop)
+        stats.steps += 1
+        for k, v in losses.items():
+            sums[k] = sums.get(k, 0.0) + v
         p.step += 1
         p.batch_in_epoch += 1
         p.samples_in_epoch = min(len(dataset), (p.samples_in_epoch or 0) + real_a.shape[0] * run.ctx.world_size)
@@ -107,7 +123,13 @@ def train_one_epoch(
             write_page(run.run_dir)
         if p.step % cfg.train.checkpoint_every == 0:
             run.save()
-    return True
+    stats.finished = True
+    return _averaged(stats, sums)
+
+
+def _averaged(stats: EpochStats, sums: dict[str, float]) -> EpochStats:
+    stats.mean_losses = {k: v / max(stats.steps, 1) for k, v in sums.items()}
+    return stats
 
 
 def train(
@@ -120,7 +142,7 @@ def train(
     device: str | None = None,
     progress: bool = True,
 ) -> Progress:
-    """Train a CycleGAN on `dataroot` (trainA/trainB) into `run_dir`, or resume the run in `run_dir`.
+    """Train `cfg.model.method` (CycleGAN by default) on `dataroot` into `run_dir`, or resume the run in `run_dir`.
 
     Launched by torchrun (several processes), this trains data-parallel: see `training.distributed`.
 
@@ -146,13 +168,13 @@ def train(
     if dataroot is None:
         raise ValueError("a dataset folder (DATAROOT) is needed for a new run")
     cfg = cfg or Config()
+    check_config(cfg)  # the method's rules, before anything is read or written
     dev = resolve_device(device or cfg.train.device)
     if cfg.train.precision == "fp16" and dev.type != "cuda":
         raise ValueError("train.precision=fp16 needs a CUDA device; on the CPU use train.precision=bf16")
 
     # Open the data first: a bad DATAROOT fails before anything is written.
-    datasets = {"unaligned": UnalignedDataset, "aligned": AlignedDataset}
-    dataset = datasets[cfg.data.mode].from_root(
+    dataset = DATASETS[cfg.data.mode].from_root(
         dataroot, cfg.data, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b
     )
     ctx, dist_device = distributed.init_distributed(device or cfg.train.device, cfg.train.dist_timeout_s)
@@ -171,8 +193,6 @@ def _train(
     ckpt: dict[str, Any] | None, dataset: UnalignedDataset | AlignedDataset, *, max_steps: int | None, progress: bool,
 ) -> Progress:
     main = ctx.is_main
-    if ctx.enabled and cfg.model.method != "cyclegan":
-        raise ValueError(f"data-parallel training supports model.method=cyclegan; train {cfg.model.method} in one process")
     if cfg.model.norm == "syncbatch" and ctx.enabled and dev.type != "cuda":
         raise ValueError("model.norm=syncbatch needs CUDA processes (PyTorch's SyncBatchNorm); with CPU "
                          "processes use model.norm=batch (statistics per process)")
@@ -180,7 +200,7 @@ def _train(
     if cfg.eval.every_epochs and main:  # before Run: loading the Inception network must not draw on the seeded RNG
         evaluator = PeriodicEvaluation(cfg.eval, dataroot, run_dir, channels_a=cfg.model.channels_a,
                                        channels_b=cfg.model.channels_b, device=dev)
-    run = Run(cfg, run_dir, dataroot.resolve(), dev, ctx)
+    run = build_training_state(cfg, run_dir, dataroot.resolve(), dev, ctx)
     log = None
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -190,7 +210,7 @@ def _train(
         run.load_state_dict(ckpt)
         logger.info("resumed %s at epoch %d, step %d", run_dir, run.progress.epoch, run.progress.step)
     if ctx.enabled:
-        run.wrap_for_ddp()
+        run.passes = distributed.wrap(run.model, dev)
     if main:
         for name in (log.path, run_dir / EVALS_FILE):  # a fresh run (step 0) starts with empty logs
             truncate_jsonl(name, run.progress.step)
@@ -207,11 +227,11 @@ def _train(
     try:
         with deterministic_mode(cfg.train.deterministic), StopRequest() as stop:
             while p.epoch <= run.total_epochs and (max_steps is None or p.step < max_steps):
-                if not train_one_epoch(run, dataset, log, bar, writer, max_steps, stop):
+                if not train_one_epoch(run, dataset, log, bar, writer, max_steps, stop).finished:
                     break
                 mean_g_loss = p.epoch_g_loss / max(p.batch_in_epoch, 1)
                 step_scheduler(run.sched_g, mean_g_loss)
-                if cfg.loss.lambda_gan > 0:  # without an adversarial loss the discriminators never train
+                if run.model.adversarial:  # without an adversarial loss the discriminators never train
                     step_scheduler(run.sched_d, mean_g_loss)
                 completed = p.epoch
                 p.epoch, p.batch_in_epoch, p.samples_in_epoch, p.epoch_g_loss = p.epoch + 1, 0, 0, 0.0
@@ -237,7 +257,8 @@ def _train(
     if main:
         log.flush(p.step, p.epoch, run.opt_g.param_groups[0]["lr"], writer)
     run.save()
-    run.export_official()
+    if main and cfg.train.export_official:
+        run.model.export_official(run_dir / "generators")
     if writer is not None:
         writer.close()
     if main:
@@ -247,7 +268,7 @@ def _train(
     return p
 
 
-def _check_ranks_agree(run: Run) -> None:
+def _check_ranks_agree(run: TrainingState) -> None:
     """Compare every rank's weights (sha256) and record it in `distributed.json`: data-parallel
     ranks must end bit-identical, or the saved checkpoint would not be the run's model."""
     prints = distributed.gather_fingerprints(run.model)

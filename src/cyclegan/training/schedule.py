@@ -10,6 +10,9 @@ this by one epoch: its epoch 100 already decays and its epoch 200 trains at rate
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 from torch.optim import lr_scheduler
 
@@ -21,19 +24,19 @@ def linear_factor(completed_epochs: int, n_epochs: int, n_epochs_decay: int, epo
     return 1.0 - max(0, completed_epochs + epoch_count - n_epochs) / float(n_epochs_decay + 1)
 
 
+# Learning-rate policies by name (`optim.lr_policy`): (optimizer, config) -> scheduler.
+SCHEDULERS: dict[str, Callable[[torch.optim.Optimizer, OptimConfig], Any]] = {
+    "linear": lambda opt, cfg: lr_scheduler.LambdaLR(opt, lambda e: linear_factor(e, cfg.n_epochs, cfg.n_epochs_decay)),
+    "step": lambda opt, cfg: lr_scheduler.StepLR(opt, step_size=cfg.lr_decay_iters, gamma=0.1),
+    "plateau": lambda opt, cfg: lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=0.2, threshold=0.01, patience=5),
+    "cosine": lambda opt, cfg: lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.n_epochs, eta_min=0),
+}
+
+
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimConfig) -> lr_scheduler.LRScheduler | lr_scheduler.ReduceLROnPlateau:
-    policy = cfg.lr_policy
-    if policy == "linear":
-        return lr_scheduler.LambdaLR(
-            optimizer, lambda e: linear_factor(e, cfg.n_epochs, cfg.n_epochs_decay)
-        )
-    if policy == "step":
-        return lr_scheduler.StepLR(optimizer, step_size=cfg.lr_decay_iters, gamma=0.1)
-    if policy == "plateau":
-        return lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.2, threshold=0.01, patience=5)
-    if policy == "cosine":
-        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.n_epochs, eta_min=0)
-    raise ValueError(f"unknown lr policy {policy!r}; choose one of: linear, step, plateau, cosine")
+    if cfg.lr_policy not in SCHEDULERS:
+        raise ValueError(f"unknown lr policy {cfg.lr_policy!r}; choose one of: {', '.join(SCHEDULERS)}")
+    return SCHEDULERS[cfg.lr_policy](optimizer, cfg)
 
 
 def step_scheduler(scheduler, metric: float | None = None) -> None:

@@ -1,29 +1,30 @@
-"""A training run's state: its progress, its data order, and the networks, optimisers, schedules,
-pools and scalers that a checkpoint holds (and exact resume restores)."""
+"""A training run's state: its progress and everything a checkpoint holds (networks, optimisers,
+schedules, pools, scalers, random streams), built explicitly by `build_training_state` for any
+registered method, and restored exactly from a checkpoint."""
 
 from __future__ import annotations
 
+import itertools
 import logging
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+import warnings
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Sampler
 
-from ..config import Config
-from ..methods import build_model
-from ..precision import discriminators_in_float32
+from ..atomic import atomic_copy, atomic_save
+from ..config import Config, OptimConfig
+from ..methods import Method, build_method
 from ..pool import ImagePool
-from .checkpoint import FORMAT, VERSION, atomic_copy, atomic_save
+from ..checkpoint import FORMAT, VERSION
 from .distributed import DistributedContext, barrier
-from .export import write_official_generators
-from .schedule import build_scheduler
-from .step import GradScalers, build_optimizers
+from .schedule import build_scheduler, step_scheduler
 
 logger = logging.getLogger(__name__)
+
+RANK_SEED_STRIDE = 7919  # rank r draws from seed + 7919 r: its own streams, the same for every run
 
 
 @dataclass
@@ -42,103 +43,63 @@ class Progress:
     best_epoch: int = 0
 
 
-class EpochSampler(Sampler):
-    """Yields `(index, item_seed)` keys for one epoch, from position `start` on, for one rank.
+class GradScalers:
+    """One gradient scaler per optimiser for `fp16` (float16 gradients underflow without one);
+    disabled, and free, for the other precisions."""
 
-    Order and seeds are a pure function of (seed, epoch), so the data of a resumed epoch is the data
-    the uninterrupted run would have seen, whatever the number of loader workers. With `world_size`
-    ranks, rank r takes positions start + r, start + r + world_size, ...; the positions are padded by
-    wrapping around to a multiple of world_size, so every rank runs the same number of steps (a rank
-    with one step more would wait for the others forever).
-    """
+    def __init__(self, device: torch.device, precision: str) -> None:
+        enabled = precision == "fp16"
+        self.g = torch.amp.GradScaler(device.type, enabled=enabled)
+        self.d = torch.amp.GradScaler(device.type, enabled=enabled)
 
-    def __init__(self, n: int, *, seed: int, epoch: int, shuffle: bool = True, start: int = 0, rank: int = 0,
-                 world_size: int = 1) -> None:
-        self.n, self.seed, self.epoch, self.shuffle, self.start = n, seed, epoch, shuffle, min(start, n)
-        self.rank, self.world_size = rank, world_size
+    def state_dict(self) -> dict:
+        return {"g": self.g.state_dict(), "d": self.d.state_dict()}
 
-    def positions(self) -> list[int]:
-        remaining = list(range(self.start, self.n))
-        pad = (-len(remaining)) % self.world_size
-        padded = remaining + [remaining[i % len(remaining)] for i in range(pad)] if remaining else []
-        return padded[self.rank :: self.world_size]
-
-    def __iter__(self) -> Iterator[tuple[int, int]]:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
-        seeds = torch.randint(0, 2**62, (self.n,), generator=g)
-        for i in self.positions():
-            yield int(order[i]), int(seeds[i])
-
-    def __len__(self) -> int:
-        return len(self.positions())
+    def load_state_dict(self, state: dict) -> None:
+        self.g.load_state_dict(state["g"])
+        self.d.load_state_dict(state["d"])
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ValueError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} requested but CUDA is not available; use --device cpu")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ValueError(f"device {name!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s)")
-    return device
+def build_optimizers(model: Method, cfg: OptimConfig) -> tuple[torch.optim.Adam, torch.optim.Adam]:
+    """Adam over the method's generators, and Adam over its discriminators (lr 2e-4, betas (0.5, 0.999))."""
+    betas = (cfg.beta1, cfg.beta2)
+    opt_g = torch.optim.Adam(itertools.chain(*(g.parameters() for g in model.generators)), lr=cfg.lr, betas=betas)
+    opt_d = torch.optim.Adam(itertools.chain(*(d.parameters() for d in model.discriminators)), lr=cfg.lr, betas=betas)
+    return opt_g, opt_d
 
 
-class Run:
-    """Everything a training run holds: config, networks, optimisers, schedules, pools, progress."""
+@dataclass
+class TrainingState:
+    """Everything a training run holds; `state_dict` is the checkpoint."""
 
-    def __init__(self, cfg: Config, run_dir: Path, dataroot: Path, device: torch.device,
-                 ctx: DistributedContext | None = None) -> None:
-        self.cfg, self.run_dir, self.dataroot, self.device = cfg, run_dir, dataroot, device
-        self.ctx = ctx or DistributedContext()
-        torch.manual_seed(cfg.train.seed)
-        self.model = build_model(cfg.model, cfg.loss).to(device)
-        if cfg.loss.lambda_feature > 0:  # validated: cyclegan only
-            # Load the feature loss's frozen network now (a missing file fails before any step), rank 0
-            # first: it downloads the weights into the cache that the other ranks then read.
-            # If rank 0 fails, it still releases the others (which then fail on the missing file themselves).
-            if not self.ctx.is_main:
-                barrier()
-            try:
-                self.model.feature_extractor(device)
-            finally:
-                if self.ctx.is_main:
-                    barrier()
-        discriminators_in_float32(self.model.discriminators, cfg.train.precision, cfg.train.low_precision_discriminators)
-        if cfg.model.norm == "syncbatch" and self.ctx.enabled:
-            self.model = nn.SyncBatchNorm.convert_sync_batchnorm(self.model)
-        rank = self.ctx.rank
-        if rank:  # same initial weights on every rank, then a rank's own stream (dropout, penalties)
-            torch.manual_seed(cfg.train.seed + 7919 * rank)
-        self.opt_g, self.opt_d = build_optimizers(self.model, cfg.optim)
-        self.sched_g = build_scheduler(self.opt_g, cfg.optim)
-        self.sched_d = build_scheduler(self.opt_d, cfg.optim)
-        self.pool_a = ImagePool(cfg.loss.pool_size, seed=cfg.train.seed + 1 + 7919 * rank)  # each rank its own pool
-        self.pool_b = ImagePool(cfg.loss.pool_size, seed=cfg.train.seed + 2 + 7919 * rank)
-        self.passes = None  # the DDP wrappers of data-parallel training (`wrap_for_ddp`)
-        self.scalers = GradScalers(device, cfg.train.precision)
-        self.progress = Progress(samples_in_epoch=0, world_size=self.ctx.world_size)
-        if cfg.train.compile:
-            for net in self.model.networks().values():
-                net.compile()  # in place: parameter names and checkpoints stay as they are
+    cfg: Config
+    run_dir: Path
+    dataroot: Path
+    device: torch.device
+    ctx: DistributedContext
+    model: Method
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    sched_g: Any
+    sched_d: Any
+    pool_a: ImagePool  # generated A images, for the discriminator of domain A
+    pool_b: ImagePool
+    scalers: GradScalers
+    progress: Progress = field(default_factory=Progress)
+    passes: tuple[nn.Module, nn.Module] | None = None  # the DDP wrappers of data-parallel training
 
     @property
     def total_epochs(self) -> int:
         return self.cfg.optim.n_epochs + self.cfg.optim.n_epochs_decay
 
     def state_dict(self) -> dict[str, Any]:
-        m = self.model
         return {
             "format": FORMAT,
             "version": VERSION,
             "config": self.cfg.to_dict(),
             "run": {"dataroot": str(self.dataroot)},
-            "nets": {name: net.state_dict() for name, net in m.networks().items()},
+            "nets": {name: net.state_dict() for name, net in self.model.networks().items()},
+            "method": self.model.extra_state(),
             "optim": {"g": self.opt_g.state_dict(), "d": self.opt_d.state_dict()},
             "sched": {"g": self.sched_g.state_dict(), "d": self.sched_d.state_dict()},
             "pools": {"a": self.pool_a.state_dict(), "b": self.pool_b.state_dict()},
@@ -150,35 +111,38 @@ class Run:
             "progress": asdict(self.progress),
         }
 
-    def wrap_for_ddp(self) -> None:
-        from .distributed import wrap
-
-        self.passes = wrap(self.model, self.device, merge=self.cfg.train.merge_passes)
-
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
+        """Restore a checkpoint (of this version, or one upgraded by `checkpoint.load_checkpoint`)."""
         nets = self.model.networks()
         for name, sd in ckpt["nets"].items():
             nets[name].load_state_dict(sd)
+        self.model.load_extra_state(ckpt.get("method", {}))
         self.opt_g.load_state_dict(ckpt["optim"]["g"])
         self.opt_d.load_state_dict(ckpt["optim"]["d"])
-        self.sched_g.load_state_dict(ckpt["sched"]["g"])
-        self.sched_d.load_state_dict(ckpt["sched"]["d"])
+        self.progress = p = Progress(**ckpt["progress"])
+        if "sched" in ckpt:
+            self.sched_g.load_state_dict(ckpt["sched"]["g"])
+            self.sched_d.load_state_dict(ckpt["sched"]["d"])
+        else:  # an upgraded checkpoint without schedules: replay the epochs completed
+            with warnings.catch_warnings():  # "scheduler.step() before optimizer.step()": intended here
+                warnings.simplefilter("ignore", UserWarning)
+                for _ in range(p.epoch - 1):
+                    step_scheduler(self.sched_g)
+                    step_scheduler(self.sched_d)
         # Rank 0's pools and RNG are saved; another rank starts from them with its own random stream.
-        self.pool_a.load_state_dict(ckpt["pools"]["a"], self.device)
-        self.pool_b.load_state_dict(ckpt["pools"]["b"], self.device)
+        if "pools" in ckpt:
+            self.pool_a.load_state_dict(ckpt["pools"]["a"], self.device)
+            self.pool_b.load_state_dict(ckpt["pools"]["b"], self.device)
         if "scalers" in ckpt:
             self.scalers.load_state_dict(ckpt["scalers"])
-        torch.set_rng_state(ckpt["rng"]["torch"])
-        if ckpt["rng"]["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
-        self.progress = p = Progress(**ckpt["progress"])
+        if "rng" in ckpt:
+            torch.set_rng_state(ckpt["rng"]["torch"])
+            if ckpt["rng"]["cuda"] and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
         if p.samples_in_epoch is None:
             p.samples_in_epoch = p.batch_in_epoch * self.cfg.data.batch_size * p.world_size
         if self.ctx.rank:
-            step = p.step
-            torch.manual_seed(self.cfg.train.seed + 7919 * self.ctx.rank + step)
-            self.pool_a.reseed(self.cfg.train.seed + 1 + 7919 * self.ctx.rank + step)
-            self.pool_b.reseed(self.cfg.train.seed + 2 + 7919 * self.ctx.rank + step)
+            _seed_rank(self, self.cfg.train.seed + RANK_SEED_STRIDE * self.ctx.rank + p.step)
         if p.world_size != self.ctx.world_size:
             logger.info("resuming a %d-process run on %d processes", p.world_size, self.ctx.world_size)
             p.world_size, p.batch_in_epoch = self.ctx.world_size, 0
@@ -197,10 +161,46 @@ class Run:
                 atomic_copy(path, epoch_file)
         return path
 
-    def export_official(self, folder: Path | None = None) -> list[Path]:
-        """Write the generators as official-layout state dicts (`latest_net_G_A.pth`: A->B,
-        `latest_net_G_B.pth`: B->A; pix2pix: `latest_net_G.pth`), loadable by the official test.py."""
-        if not self.ctx.is_main:
-            return []
-        nets = self.model.networks()
-        return write_official_generators(nets["g_ab"], nets.get("g_ba"), folder or self.run_dir / "generators")
+
+def build_training_state(cfg: Config, run_dir: Path, dataroot: Path, device: torch.device,
+                         ctx: DistributedContext | None = None) -> TrainingState:
+    """The method's networks (seeded by `train.seed`, the same on every rank), its optimisers,
+    learning-rate schedules, image pools and gradient scalers, at step 0."""
+    ctx = ctx or DistributedContext()
+    torch.manual_seed(cfg.train.seed)
+    model = build_method(cfg).to(device)
+    if cfg.loss.lambda_feature > 0:
+        # Load the feature loss's frozen network now (a missing file fails before any step), rank 0
+        # first: it downloads the weights into the cache that the other ranks then read.
+        # If rank 0 fails, it still releases the others (which then fail on the missing file themselves).
+        if not ctx.is_main:
+            barrier()
+        try:
+            model.feature_extractor(device)
+        finally:
+            if ctx.is_main:
+                barrier()
+    if cfg.model.norm == "syncbatch" and ctx.enabled:
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    opt_g, opt_d = build_optimizers(model, cfg.optim)
+    seed = cfg.train.seed
+    state = TrainingState(
+        cfg=cfg, run_dir=run_dir, dataroot=dataroot, device=device, ctx=ctx, model=model, opt_g=opt_g, opt_d=opt_d,
+        sched_g=build_scheduler(opt_g, cfg.optim), sched_d=build_scheduler(opt_d, cfg.optim),
+        pool_a=ImagePool(cfg.loss.pool_size, seed=seed + 1), pool_b=ImagePool(cfg.loss.pool_size, seed=seed + 2),
+        scalers=GradScalers(device, cfg.train.precision),
+        progress=Progress(samples_in_epoch=0, world_size=ctx.world_size),
+    )
+    if ctx.rank:  # same initial weights on every rank, then a rank's own streams (dropout, pools, noise)
+        _seed_rank(state, seed + RANK_SEED_STRIDE * ctx.rank)
+    if cfg.train.compile:
+        for net in model.networks().values():
+            net.compile()  # in place: parameter names and checkpoints stay as they are
+    return state
+
+
+def _seed_rank(state: TrainingState, seed: int) -> None:
+    torch.manual_seed(seed)
+    state.pool_a.reseed(seed + 1)
+    state.pool_b.reseed(seed + 2)
+    state.model.reseed(seed)

@@ -13,37 +13,47 @@ The paper's settings (the `pix2pix` preset): U-Net 256, batch norm, dropout, van
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import LossConfig, ModelConfig
-from ..cyclegan import Translations
+from ..config import Config
 from ..losses import gan_loss
-from ..nn import build_discriminator, build_generator, init_weights
+from ..nn import build_discriminator, build_generator, init_weights, with_channels
+from ..precision import discriminators_in_float32
+from .base import GeneratorOutputs, Method, write_official_generators
+from .registry import register_method
 
 
-class Pix2Pix(nn.Module):
+@register_method("pix2pix")
+class Pix2Pix(Method):
     """Holds g_ab and the conditional discriminator d_b; computes their losses."""
 
-    method = "pix2pix"
+    directions = ("AtoB",)
     discriminator_first = True  # the official order: update D, then G against the updated D
+    uses_pool = False
+    paired = True
+    gan_modes = ("lsgan", "vanilla", "hinge")
 
-    def __init__(self, g_ab: nn.Module, d_b: nn.Module, loss: LossConfig) -> None:
-        super().__init__()
+    def __init__(self, cfg: Config, g_ab: nn.Module, d_b: nn.Module) -> None:
+        super().__init__(cfg)
         self.g_ab, self.d_b = g_ab, d_b
-        self.loss_cfg = loss
+        self.loss_cfg = cfg.loss
 
     @classmethod
-    def from_config(cls, model: ModelConfig, loss: LossConfig) -> Pix2Pix:
+    def from_config(cls, cfg: Config) -> Pix2Pix:
+        model = cfg.model
         ca, cb = model.channels_a, model.channels_b
         nets = [
             build_generator(model.generator, ca, cb, ngf=model.ngf, norm=model.norm, dropout=model.dropout),
-            build_discriminator(model.discriminator, ca + cb, ndf=model.ndf, n_layers=model.n_layers_d, norm=model.norm),
+            build_discriminator(model.discriminator, ca + cb, ndf=model.ndf, n_layers=model.n_layers_d, norm=model.norm,
+                                float32=discriminators_in_float32(cfg.train)),
         ]
         for net in nets:
             init_weights(net, model.init_type, model.init_gain)
-        return cls(*nets, loss)
+        return cls(cfg, *nets)
 
     def networks(self) -> dict[str, nn.Module]:
         return {"g_ab": self.g_ab, "d_b": self.d_b}
@@ -56,14 +66,14 @@ class Pix2Pix(nn.Module):
     def discriminators(self) -> list[nn.Module]:
         return [self.d_b]
 
-    def translate(self, real_a: torch.Tensor, real_b: torch.Tensor) -> Translations:
-        return Translations(fake_b=self.g_ab(real_a))
+    def translate(self, real_a: torch.Tensor, real_b: torch.Tensor) -> GeneratorOutputs:
+        return GeneratorOutputs(fake_b=self.g_ab(real_a))
 
     def judge(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """The conditional discriminator's patch scores for the pair (a, b)."""
         return self.d_b(torch.cat([a, b.to(a.dtype)], dim=1))
 
-    def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, t: Translations) -> dict[str, torch.Tensor]:
+    def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, t: GeneratorOutputs) -> dict[str, torch.Tensor]:
         c = self.loss_cfg
         losses = {"g_gan": gan_loss(self.judge(real_a, t.fake_b), True, c.gan_mode, for_discriminator=False) * c.lambda_gan}
         if c.lambda_l1 > 0:
@@ -78,3 +88,11 @@ class Pix2Pix(nn.Module):
         d_fake = gan_loss(self.judge(real_a, fake_b.detach()), False, mode)
         d_real = gan_loss(self.judge(real_a, real_b), True, mode)
         return {"d_fake": d_fake, "d_real": d_real, "total": 0.5 * (d_fake + d_real)}
+
+    def translator(self, direction: str) -> nn.Module:
+        self.check_direction(direction)
+        return with_channels(self.g_ab, self.cfg.model.channels_a, self.cfg.model.channels_b)
+
+    def export_official(self, folder: Path) -> list[Path]:
+        """`latest_net_G.pth`, the official pix2pix name."""
+        return write_official_generators({"G": self.g_ab}, folder)

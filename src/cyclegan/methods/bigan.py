@@ -14,38 +14,46 @@ No image pool (a pooled output would lose its input) and no cycle or identity lo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
-from ..config import LossConfig, ModelConfig
-from ..cyclegan import Translations
+from ..config import Config
 from ..losses import gan_loss
-from ..nn import build_discriminator, build_generator, init_weights
+from ..nn import build_discriminator, build_generator, init_weights, with_channels
+from ..precision import discriminators_in_float32
+from .base import GeneratorOutputs, Method, write_official_generators
+from .registry import register_method
 
 
-class BiGAN(nn.Module):
+@register_method("bigan")
+class BiGAN(Method):
     """Holds g_ab, g_ba and the joint discriminator d_joint; computes their losses."""
 
-    method = "bigan"
     discriminator_first = False
+    uses_pool = False
+    gan_modes = ("lsgan", "vanilla")  # the mappings train with swapped labels
 
-    def __init__(self, g_ab: nn.Module, g_ba: nn.Module, d_joint: nn.Module, loss: LossConfig) -> None:
-        super().__init__()
+    def __init__(self, cfg: Config, g_ab: nn.Module, g_ba: nn.Module, d_joint: nn.Module) -> None:
+        super().__init__(cfg)
         self.g_ab, self.g_ba, self.d_joint = g_ab, g_ba, d_joint
-        self.loss_cfg = loss
+        self.loss_cfg = cfg.loss
 
     @classmethod
-    def from_config(cls, model: ModelConfig, loss: LossConfig) -> BiGAN:
+    def from_config(cls, cfg: Config) -> BiGAN:
+        model = cfg.model
         ca, cb = model.channels_a, model.channels_b
         g_kw = dict(ngf=model.ngf, norm=model.norm, dropout=model.dropout)
         nets = [
             build_generator(model.generator, ca, cb, **g_kw),
             build_generator(model.generator, cb, ca, **g_kw),
-            build_discriminator(model.discriminator, ca + cb, ndf=model.ndf, n_layers=model.n_layers_d, norm=model.norm),
+            build_discriminator(model.discriminator, ca + cb, ndf=model.ndf, n_layers=model.n_layers_d, norm=model.norm,
+                                float32=discriminators_in_float32(cfg.train)),
         ]
         for net in nets:
             init_weights(net, model.init_type, model.init_gain)
-        return cls(*nets, loss)
+        return cls(cfg, *nets)
 
     def networks(self) -> dict[str, nn.Module]:
         return {"g_ab": self.g_ab, "g_ba": self.g_ba, "d_joint": self.d_joint}
@@ -58,14 +66,14 @@ class BiGAN(nn.Module):
     def discriminators(self) -> list[nn.Module]:
         return [self.d_joint]
 
-    def translate(self, real_a: torch.Tensor, real_b: torch.Tensor) -> Translations:
-        return Translations(fake_b=self.g_ab(real_a), fake_a=self.g_ba(real_b))
+    def translate(self, real_a: torch.Tensor, real_b: torch.Tensor) -> GeneratorOutputs:
+        return GeneratorOutputs(fake_b=self.g_ab(real_a), fake_a=self.g_ba(real_b))
 
     def judge(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """The joint discriminator's patch scores for the pair (a, b)."""
         return self.d_joint(torch.cat([a, b.to(a.dtype)], dim=1))
 
-    def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, t: Translations) -> dict[str, torch.Tensor]:
+    def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, t: GeneratorOutputs) -> dict[str, torch.Tensor]:
         c = self.loss_cfg
         losses = {  # each mapping wants its pairs taken for the other's
             "g_ab": gan_loss(self.judge(real_a, t.fake_b), False, c.gan_mode) * c.lambda_gan,
@@ -81,3 +89,12 @@ class BiGAN(nn.Module):
         forward = gan_loss(self.judge(real_a, fake_b.detach()), True, mode)
         backward = gan_loss(self.judge(fake_a.detach(), real_b), False, mode)
         return {"d_joint": 0.5 * (forward + backward), "total": 0.5 * (forward + backward)}
+
+    def translator(self, direction: str) -> nn.Module:
+        self.check_direction(direction)
+        ca, cb = self.cfg.model.channels_a, self.cfg.model.channels_b
+        return with_channels(self.g_ab, ca, cb) if direction == "AtoB" else with_channels(self.g_ba, cb, ca)
+
+    def export_official(self, folder: Path) -> list[Path]:
+        """The two mappings under the CycleGAN names: `latest_net_G_A.pth` (A->B), `latest_net_G_B.pth`."""
+        return write_official_generators({"G_A": self.g_ab, "G_B": self.g_ba}, folder)

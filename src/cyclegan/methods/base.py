@@ -1,0 +1,188 @@
+"""The method protocol: what a training method (CycleGAN, pix2pix, CUT, ...) gives the common loop.
+
+A method is an `nn.Module` that holds its networks and turns batches into loss dictionaries; the
+training loop (`training.loop`) owns the optimisers, schedules, pools, precision, devices and
+data-parallel wrapping, and asks the method only for what differs between methods:
+
+- `check_config(cfg)` (classmethod): the config rules of the method (raise `ConfigError`);
+- `from_config(cfg)` (classmethod): its networks, freshly initialised;
+- `networks()`: every trained network by checkpoint name; `generators` / `discriminators`: what the
+  two optimisers update (their parameter groups);
+- `translate(real_a, real_b)`: one pass of the generators, returning every image the generator
+  losses need (`GeneratorOutputs`); it is the only code that runs a generator during a step, so
+  data-parallel training wraps it (`training.distributed`);
+- `generator_losses(real_a, real_b, out)` and `discriminator_losses(real_a, real_b, fake_a, fake_b)`:
+  dicts of scalar tensors with a "total" entry;
+- `discriminator_first`: the step order (pix2pix, CoGAN, CUT step D first);
+- `directions` and `translator(direction)`: what it can translate and the module that does it;
+- `export_official(folder)`: official-layout files, for the methods that have them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..atomic import atomic_save
+from ..config import Config, ConfigError, merge
+from ..nn import has_official_layout, to_official
+
+logger = logging.getLogger(__name__)
+
+DIRECTIONS = ("AtoB", "BtoA")
+# Loss weights of terms that only some methods have; a method that does not read one needs it at 0.
+OPTIONAL_TERMS = ("lambda_identity", "lambda_self_reg", "lambda_feature")
+
+
+@dataclass
+class GeneratorOutputs:
+    """Images of one generator pass, each (B, C, H, W); what a method does not compute stays None."""
+
+    fake_b: torch.Tensor  # G(a)
+    rec_a: torch.Tensor | None = None  # F(G(a))
+    fake_a: torch.Tensor | None = None  # F(b)
+    rec_b: torch.Tensor | None = None  # G(F(b))
+    idt_b: torch.Tensor | None = None  # G(b), the identity image of the A -> B generator
+    idt_a: torch.Tensor | None = None  # F(a)
+
+    def as_tuple(self) -> tuple[torch.Tensor | None, ...]:
+        return (self.fake_b, self.rec_a, self.fake_a, self.rec_b, self.idt_b, self.idt_a)
+
+
+class Method(nn.Module):
+    """Base class of the training methods; see the module docstring for the protocol."""
+
+    name: ClassVar[str] = ""  # set by `register_method`
+    directions: ClassVar[tuple[str, ...]] = DIRECTIONS  # what `translator` accepts
+    discriminator_first: ClassVar[bool] = False  # step order: D then G (True) or G then D
+    uses_pool: ClassVar[bool] = True  # whether its discriminators may train on pooled fakes
+    paired: ClassVar[bool] = False  # learns from (a, b) pairs: needs data.mode=aligned
+    gan_modes: ClassVar[tuple[str, ...]] = ("lsgan", "vanilla", "wgangp", "hinge")
+    loss_terms: ClassVar[tuple[str, ...]] = ()  # which of OPTIONAL_TERMS it reads (the others must be 0)
+    merges_passes: ClassVar[bool] = False  # whether it implements train.merge_passes
+    Options: ClassVar[type | None] = None  # a frozen dataclass of its `method_options` (None: it takes none)
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__()
+        self.cfg = cfg  # read-only: configs are never mutated
+
+    # --- configuration -------------------------------------------------------------------------
+    @classmethod
+    def check_config(cls, cfg: Config) -> None:
+        """Raise ConfigError for settings this method cannot train with (called before anything runs)."""
+        cls.options(cfg)
+        method, loss = cls.name, cfg.loss
+        for term in OPTIONAL_TERMS:
+            if term not in cls.loss_terms and getattr(loss, term) > 0:
+                raise ConfigError(f"loss.{term} is not a term of the model.method={method} objective: set loss.{term}=0")
+        if not cls.uses_pool and loss.pool_size != 0:
+            raise ConfigError(f"model.method={method} trains its discriminator on (input, output) pairs, which an "
+                              "image pool would mismatch: set loss.pool_size=0")
+        if cfg.train.merge_passes and not cls.merges_passes:
+            raise ConfigError(f"train.merge_passes is not implemented by model.method={method}; turn it off")
+        if loss.gan_mode not in cls.gan_modes:
+            raise ConfigError(f"loss.gan_mode={loss.gan_mode} is not available for model.method={method}; use one of: "
+                              + ", ".join(cls.gan_modes))
+        if cls.paired and cfg.data.mode != "aligned":
+            raise ConfigError(f"model.method={method} learns from pairs: set data.mode=aligned (A|B images in train/, "
+                              "or trainA/trainB files paired by name)")
+        metric = cfg.eval.best_metric
+        direction = metric.partition(".")[0] if "." in metric else None
+        needs_both = metric == "cycle_l1" or metric.endswith(".cycle_l1")
+        if (direction is not None and direction not in cls.directions) or (needs_both and len(cls.directions) < 2):
+            raise ConfigError(f"eval.best_metric={metric} needs a {'B -> A' if needs_both else direction} mapping, which model.method="
+                              f"{method} does not learn; use a metric of {' or '.join(cls.directions)} such as "
+                              f"{cls.directions[0]}.l1")
+
+    @classmethod
+    def options(cls, cfg: Config) -> Any:
+        """The method's typed `method_options` (its `Options` dataclass with the config's values)."""
+        given = cfg.method_options or {}
+        if cls.Options is None:
+            if given:
+                raise ConfigError(f"model.method={cls.name} takes no method_options; remove {', '.join(sorted(given))}")
+            return None
+        return merge(cls.Options(), dict(given), prefix="method_options.")
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Method:
+        raise NotImplementedError
+
+    # --- networks --------------------------------------------------------------------------------
+    def networks(self) -> dict[str, nn.Module]:
+        raise NotImplementedError
+
+    @property
+    def generators(self) -> list[nn.Module]:
+        raise NotImplementedError
+
+    @property
+    def discriminators(self) -> list[nn.Module]:
+        raise NotImplementedError
+
+    @property
+    def adversarial(self) -> bool:
+        """Whether the discriminators train at all (a GAN weight of 0 leaves them out)."""
+        return self.cfg.loss.lambda_gan != 0
+
+    # --- one step --------------------------------------------------------------------------------
+    def translate(self, real_a: torch.Tensor, real_b: torch.Tensor) -> GeneratorOutputs:
+        raise NotImplementedError
+
+    def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor,
+                         out: GeneratorOutputs) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def discriminator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor | None,
+                             fake_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    # --- state beyond the networks (random streams of the method's own) --------------------------
+    def extra_state(self) -> dict[str, Any]:
+        """What a checkpoint must hold besides the networks for an exact resume (e.g. a noise RNG)."""
+        return {}
+
+    def load_extra_state(self, state: Mapping[str, Any]) -> None:
+        pass
+
+    def reseed(self, seed: int) -> None:
+        """Give the method's own random streams a new seed (data-parallel ranks draw their own)."""
+
+    # --- inference and export --------------------------------------------------------------------
+    def translator(self, direction: str) -> nn.Module:
+        """The module that translates `direction` ("AtoB" / "BtoA") images, with `in_channels` and
+        `out_channels` attributes; ValueError if the method does not learn that direction."""
+        raise NotImplementedError
+
+    def export_official(self, folder: Path) -> list[Path]:
+        """Write the generators in the official pytorch-CycleGAN-and-pix2pix layout; [] if the method
+        has no such layout."""
+        return []
+
+    def check_direction(self, direction: str) -> None:
+        if direction not in DIRECTIONS:
+            raise ValueError(f"unknown direction {direction!r}; choose one of: {', '.join(DIRECTIONS)}")
+        if direction not in self.directions:
+            raise ValueError(f"model.method={self.name} translates {' and '.join(self.directions)} only, not {direction}")
+
+
+def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
+    for net in nets:
+        for p in net.parameters():
+            p.requires_grad_(flag)
+
+
+def write_official_generators(generators: Mapping[str, nn.Module], folder: Path) -> list[Path]:
+    """Each generator as `folder/latest_net_<NAME>.pth` in the official key layout (loadable by the
+    official test.py); nothing, with a warning, if one of them has no official layout."""
+    missing = [type(g).__name__ for g in generators.values() if not has_official_layout(g)]
+    if missing:
+        logger.warning("not exporting official-layout generators: no official layout is known for %s", missing[0])
+        return []
+    return [atomic_save(to_official(g), Path(folder) / f"latest_net_{name}.pth") for name, g in generators.items()]
