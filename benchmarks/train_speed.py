@@ -32,11 +32,12 @@ from pathlib import Path
 import torch
 
 from cyclegan.config import build_config
-from cyclegan.cyclegan import CycleGAN
+from cyclegan.methods.cyclegan import CycleGAN
 from cyclegan.pool import ImagePool
-from cyclegan.training.loop import resolve_device
-from cyclegan.precision import autocast, discriminators_in_float32
-from cyclegan.training.step import GradScalers, build_optimizers, train_step
+from cyclegan.device import resolve_device
+from cyclegan.precision import autocast
+from cyclegan.training.state import GradScalers, build_optimizers
+from cyclegan.training.step import train_step
 
 MATRIX = [
     "--size 128 --netG resnet_6blocks --precision fp32",
@@ -101,10 +102,10 @@ def run_one(args: argparse.Namespace) -> dict:
     device = resolve_device(args.device)
     torch.manual_seed(0)
     overrides = [f"model.generator={args.netG}", f"train.precision={args.precision}", f"model.ngf={args.ngf}",
-                 f"model.ndf={args.ngf}"]
+                 f"model.ndf={args.ngf}", f"train.merge_passes={args.merge}",
+                 f"train.low_precision_discriminators={args.low_precision_discriminators}"]
     cfg = build_config(overrides=overrides)
-    model = CycleGAN.from_config(cfg.model, cfg.loss).to(device)
-    discriminators_in_float32(model.discriminators, args.precision, args.low_precision_discriminators)
+    model = CycleGAN.from_config(cfg).to(device)
     opt_g, opt_d = build_optimizers(model, cfg.optim)
     pool_a, pool_b = ImagePool(cfg.loss.pool_size, seed=1), ImagePool(cfg.loss.pool_size, seed=2)
     scalers = GradScalers(device, args.precision)
@@ -113,7 +114,7 @@ def run_one(args: argparse.Namespace) -> dict:
 
     def step() -> None:
         train_step(model, real_a, real_b, opt_g, opt_d, pool_a, pool_b, precision=args.precision,
-                   merge_passes=args.merge, scalers=scalers, sync_losses=False)
+                   scalers=scalers, sync_losses=False)
 
     gflop = count_gflop(model, step)
     compile_s = None

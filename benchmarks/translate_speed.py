@@ -23,7 +23,7 @@ import torch
 
 from cyclegan.inference import translate_tensor
 from cyclegan.nn import build_generator
-from cyclegan.training.loop import resolve_device
+from cyclegan.device import resolve_device
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_speed import cpu_name  # noqa: E402
