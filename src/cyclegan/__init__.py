@@ -9,18 +9,17 @@ The Python API in one place:
 
 __version__ = "0.1.0"
 
-from .config import Config, build_config
-from .cyclegan import CycleGAN
-from .inference import load_generator, translate_paths, translate_tensor
-from .training.loop import train
+from .lazy import lazy_exports
 
-__all__ = [
-    "Config",
-    "CycleGAN",
-    "__version__",
-    "build_config",
-    "load_generator",
-    "train",
-    "translate_paths",
-    "translate_tensor",
-]
+_EXPORTS = {
+    "Config": "config",
+    "CycleGAN": "cyclegan",
+    "build_config": "config",
+    "load_generator": "inference",
+    "train": "training.loop",
+    "translate_paths": "inference",
+    "translate_tensor": "inference",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)  # no torch until a name is used
+
+__all__ = ["__version__", *_EXPORTS]

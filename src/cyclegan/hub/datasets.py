@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..data.image_io import DataError, is_image_file
+from ..data.files import DataError, is_image_file
 from .download import DownloadError, cache_dir, download, join_url, looks_like_html
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def _check_space(folder: Path, needed: int, source: str) -> None:
     if needed > free:
         raise DataError(
             f"extracting {source} needs {needed / 2**30:.1f} GiB but {folder} has {free / 2**30:.1f} GiB free; "
-            "free some space or choose another --root"
+            "free some space or extract elsewhere (`cyclegan datasets download --out`)"
         )
 
 
