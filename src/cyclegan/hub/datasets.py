@@ -89,6 +89,12 @@ def layout_problems(folder: str | Path, *, complete: bool = True) -> list[str]:
     return problems
 
 
+def is_present(name: str, root: str | Path) -> bool:
+    """Whether dataset `name` is under `root` (as ROOT/NAME) with its folders holding images."""
+    folder = Path(root) / name
+    return folder.is_dir() and not layout_problems(folder, complete=get_dataset(name).complete)
+
+
 def download_dataset(
     name: str, root: str | Path = Path("datasets"), *, force: bool = False, keep_zip: bool = False, progress: bool = True
 ) -> Path:
