@@ -104,6 +104,7 @@ def add_device(p: argparse.ArgumentParser, *, default: str | None = "auto") -> N
 
 
 def add_resume(p: argparse.ArgumentParser) -> None:
+    """`--resume DIR` (train's; for cli/train.py once it takes its options from here)."""
     p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest checkpoint")
 
 
@@ -140,7 +141,3 @@ def add_json(p: argparse.ArgumentParser, *, instead_of: str = "a table") -> None
 def add_no_progress(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
-
-def names_help(what: str, names: Any) -> str:
-    """`what`, then the valid names: for a positional that takes a name from a table."""
-    return f"{what}: {', '.join(names)}"
