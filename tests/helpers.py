@@ -1,9 +1,10 @@
-"""Small builders shared by the tests: tiny datasets and tiny configs."""
+"""Small builders shared by the tests: tiny datasets and tiny configs, the CLI's environment."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +12,17 @@ from pathlib import Path
 
 from cyclegan.config import build_config
 from cyclegan.data.synthetic import write_city_dataset
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+
+
+def cli_environ(env: dict[str, str] | None = None) -> dict[str, str]:
+    """`env` (default os.environ) with this checkout's src/ first on PYTHONPATH, so that a subprocess
+    `python -m cyclegan` runs this tree, not whichever copy is installed."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH")) if p)
+    return env
+
 
 TINY = [
     "model.generator=resnet_6blocks", "model.ngf=4", "model.ndf=4",

@@ -20,7 +20,7 @@ from cyclegan.training.loop import train
 from cyclegan.training.state import build_optimizers
 from cyclegan.training.step import train_step
 
-from helpers import TINY, tiny_config, tiny_dataset
+from helpers import TINY, cli_environ, tiny_config, tiny_dataset
 
 
 @pytest.fixture(scope="module")
@@ -120,9 +120,9 @@ def test_application_presets_load_and_name_their_dataset(preset):
 
 def test_cli_reproduce(data, tmp_path):
     res = subprocess.run(
-        [sys.executable, "-m", "cyclegan", "reproduce", "ablation", "--data", str(data), "--out", str(tmp_path),
-         "--budget", "paper", "--variants", "GAN alone", "CycleGAN", "--no-progress", "--max-test", "1",
-         *[a for t in TINY for a in ("--set", t)]], capture_output=True, text=True)
+        [sys.executable, "-m", "cyclegan", "reproduce", "ablation", str(data), "--out", str(tmp_path),
+         "--budget", "paper", "--variants", "GAN alone", "CycleGAN", "--no-progress", "--max-images", "1",
+         *[a for t in TINY for a in ("--set", t)]], capture_output=True, text=True, env=cli_environ())
     assert res.returncode == 0, res.stderr[-3000:]
     assert "| GAN alone |" in res.stdout and "| CycleGAN |" in res.stdout and "A→B acc δ=5" in res.stdout
     assert markdown_table(json.loads((tmp_path / "results.json").read_text())["rows"]) in res.stdout

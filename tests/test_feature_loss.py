@@ -22,7 +22,7 @@ from cyclegan.training.loop import train
 from cyclegan.training.state import build_optimizers
 from cyclegan.training.step import train_step
 
-from helpers import TINY, random_vgg_weights, tiny_config, tiny_dataset
+from helpers import TINY, cli_environ, random_vgg_weights, tiny_config, tiny_dataset
 
 VARIANT = "Feature loss + GAN"
 
@@ -111,10 +111,10 @@ def test_feature_loss_config_is_validated(data, tmp_path):
 
 def test_cli_reproduce_baselines_with_local_feature_weights(data, vgg16_file, tmp_path):
     res = subprocess.run(
-        [sys.executable, "-m", "cyclegan", "reproduce", "baselines", "--data", str(data), "--out", str(tmp_path),
-         "--budget", "paper", "--variants", VARIANT, "--no-progress", "--max-test", "1",
+        [sys.executable, "-m", "cyclegan", "reproduce", "baselines", str(data), "--out", str(tmp_path),
+         "--budget", "paper", "--variants", VARIANT, "--no-progress", "--max-images", "1",
          "--set", f"loss.feature_weights={vgg16_file}", *[a for t in TINY for a in ("--set", t)]],
-        capture_output=True, text=True, timeout=300)
+        capture_output=True, text=True, timeout=300, env=cli_environ())
     assert res.returncode == 0, res.stderr[-3000:]
     assert f"| {VARIANT} |" in res.stdout
     assert "feat_ab" in (tmp_path / slug(VARIANT) / "losses.jsonl").read_text()

@@ -28,6 +28,8 @@ from cyclegan.hub import DownloadError, cache_dir, download, download_dataset, d
 from cyclegan.hub.datasets import extract_dataset
 from cyclegan.hub.pretrained import is_cached, is_pretrained_name, pretrained_path
 
+from helpers import cli_environ
+
 FOLDERS = ("trainA", "trainB", "testA", "testB")
 
 
@@ -142,7 +144,7 @@ def cli(*args, env: dict, cwd: Path | None = None) -> subprocess.CompletedProces
 
 
 def cli_env(tmp_path: Path, server: FileServer) -> dict:
-    env = {k: v for k, v in os.environ.items() if k != "CYCLEGAN_CACHE"}
+    env = cli_environ({k: v for k, v in os.environ.items() if k != "CYCLEGAN_CACHE"})
     env.update(XDG_CACHE_HOME=str(tmp_path / "xdg"), CYCLEGAN_PRETRAINED_URL=server.url, CYCLEGAN_DATASETS_URL=server.url)
     return env
 
@@ -350,7 +352,7 @@ def test_datasets_cli_download(tmp_path, hub_env):
     dataset_zip(hub_env.root / "horse2zebra.zip", "horse2zebra", extra=["__MACOSX/._junk", "README.txt"])
     env, root = cli_env(tmp_path, hub_env), tmp_path / "data"
     for _ in range(2):  # the second run finds it complete and downloads nothing
-        result = cli("datasets", "download", "horse2zebra", "--root", root, "--no-progress", env=env)
+        result = cli("datasets", "download", "horse2zebra", "--out", root, "--no-progress", env=env)
         assert result.returncode == 0, result.stderr
         assert Path(result.stdout.strip()) == root / "horse2zebra"
     assert len(hub_env.requests) == 1

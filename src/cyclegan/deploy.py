@@ -18,7 +18,8 @@ generator traced, since it has no size-dependent logic, inside a scripted `Trans
 Every export is checked before it is written: the exported model is run on an input whose size and
 batch differ from the example it was exported with and compared with `translate_tensor`.
 Files are written atomically; ONNX files carry `metadata_props`, TorchScript files a `cyclegan.json`
-extra file (see `read_metadata`).
+extra file (see `read_metadata`). `export` is what `cyclegan export` runs: these two formats, or both
+generators of a run in the official layout.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ import torch
 from torch import nn
 
 from . import __version__
-from .inference import MIN_SIDE, generator_channels, padded_side, translate_tensor
+from .inference import MIN_SIDE, generator_channels, load_generator, padded_side, translate_tensor
 from .atomic import atomic_write
+from .names import EXPORT_FORMATS
+from .inference.official_export import export_official
 
 INSTALL_HINT = 'pip install "cyclegan[export]"'
 EXTRA_FILE = "cyclegan.json"  # the TorchScript extra file that holds the metadata
@@ -253,6 +256,29 @@ FORMATS: dict[str, tuple[ExportFn, RunFn]] = {
     "torchscript": (_export_torchscript, _run_torchscript),
 }
 SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
+
+
+def export(source: str | Path, out: str | Path, *, format: str = "official", direction: str | None = None,
+           opset: int | None = None) -> list[Path]:
+    """Export what `cyclegan export` exports: `official` writes both generators of a run or checkpoint
+    into the folder `out` in the official layout (`inference.official_export.export_official`); `onnx` and
+    `torchscript` write the `direction` generator (default AtoB) of anything `load_generator` reads
+    to the file `out` (`export_generator`). Returns the written paths.
+
+    Raises:
+        ValueError: an unknown format, or `direction` / `opset` given for the official layout.
+    """
+    if format not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {format!r}; choose one of: {', '.join(EXPORT_FORMATS)}")
+    if format == "official":
+        if direction or opset is not None:
+            raise ValueError("--direction and --opset apply to --format onnx/torchscript; official writes both "
+                             "generators")
+        return export_official(source, Path(out))
+    direction = direction or "AtoB"
+    generator = load_generator(source, direction)
+    metadata = {"source": str(source), "direction": direction}
+    return [export_generator(generator, out, format=format, opset=opset, metadata=metadata)]
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

@@ -7,8 +7,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import torch
-
 
 def load_tensors(path: str | Path, *, error: type[Exception] = ValueError, message: str | None = None) -> Any:
     """`torch.load(path, weights_only=True)` onto the CPU.
@@ -17,6 +15,8 @@ def load_tensors(path: str | Path, *, error: type[Exception] = ValueError, messa
         error: the file is missing, not a torch file, truncated, or pickles objects other than
             tensors and plain data; the message is `message` (default "cannot read PATH") and the reason.
     """
+    import torch  # lazy: modules with name tables import this one, and `cyclegan --help` loads no torch
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001  (any failure to read is the file's fault)

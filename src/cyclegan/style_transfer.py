@@ -11,6 +11,7 @@ uses the *mean* Gram matrices over the collection. Here:
    to minimise content_weight * content loss (MSE of relu4_2 features) + style_weight * style loss
    (sum over the style layers of the MSE between its Gram matrix and the collection's mean).
 3. `transfer_style`: every content image of a folder, written at its own size.
+4. `transfer_collection_style`: all of it from paths, as `cyclegan style-transfer` runs it.
 
 A Gram matrix is normalised by the number of feature elements, G = F F^T / (C H W) with F the
 (C, H*W) features, so images of different sizes contribute on the same scale; the default weights
@@ -33,6 +34,7 @@ from tqdm import tqdm
 
 from .atomic import atomic_write
 from .data.image_io import DataError, find_images, load_image, save_image, tensor_to_uint8, to_tensor
+from .names import STYLE_OPTIMIZERS as OPTIMIZERS
 from .safe_load import load_tensors
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,6 @@ log = logging.getLogger(__name__)
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 CONTENT_LAYER = "relu4_2"
 STATS_FORMAT = "cyclegan-style-stats"
-OPTIMIZERS = ("lbfgs", "adam")
 
 
 def gram_matrix(features: torch.Tensor) -> torch.Tensor:
@@ -201,3 +202,50 @@ def transfer_style(
             out = out.resize((w, h), Image.Resampling.BICUBIC)
         written.append(save_image(np.asarray(out), dst))
     return written
+
+
+@dataclass(frozen=True)
+class CollectionTransfer:
+    """What `transfer_collection_style` did."""
+
+    written: list[Path]  # the output images, in input order
+    stats: StyleStats
+    stats_saved: Path | None  # where statistics computed from a folder were saved; None: read from a file
+
+
+def transfer_collection_style(
+    style: str | Path, content: Sequence[str | Path], out_dir: str | Path, *, network: str = "vgg16",
+    weights: str | Path | None = None, save_stats: str | Path | None = None, size: int = 256, steps: int = 200,
+    content_weight: float = 1.0, style_weight: float = 1e6, optimizer: str = "lbfgs", lr: float | None = None,
+    device: str | torch.device = "cpu", progress: bool = True,
+) -> CollectionTransfer:
+    """The style of a collection onto content images and folders (scanned recursively), into `out_dir`.
+
+    `style` is a folder of style images, whose statistics are computed and saved to `save_stats`
+    (default OUT_DIR/style_stats.pt), or a statistics file saved earlier with `network`'s features.
+    Every input is checked before the feature network is loaded (or downloaded).
+    """
+    from .inference.folders import plan
+    from .nn.features import load_feature_extractor
+
+    if steps < 0:
+        raise ValueError(f"steps must be >= 0, got {steps}")
+    if size < 16:
+        raise ValueError(f"size must be at least 16 pixels, got {size}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of: {', '.join(OPTIMIZERS)}")
+    style, out_dir = Path(style), Path(out_dir)
+    stats = None if style.is_dir() else StyleStats.load(style)
+    style_images = find_images(style) if stats is None else None
+    if stats is not None and stats.network != network:
+        raise ValueError(f"{style} holds {stats.network} statistics; run with --network {stats.network}")
+    plan(content, out_dir)
+    extractor = load_feature_extractor(network, (*STYLE_LAYERS, CONTENT_LAYER), weights=weights,
+                                       progress=progress).to(device)
+    saved = None
+    if stats is None:
+        stats = style_statistics(style_images, extractor, network=network, size=size, device=device, progress=progress)
+        saved = stats.save(save_stats or out_dir / "style_stats.pt")
+    written = transfer_style(content, stats, extractor, out_dir, size=size, steps=steps, content_weight=content_weight,
+                             style_weight=style_weight, optimizer=optimizer, lr=lr, device=device, progress=progress)
+    return CollectionTransfer(written=written, stats=stats, stats_saved=saved)

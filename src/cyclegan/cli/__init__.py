@@ -1,7 +1,9 @@
 """Command-line interface: parse, call the library, report errors in one line. No logic of its own.
 
 One module per command group; each has `add_<command>(sub)`, which registers the sub-parser and
-its `run(args, parser) -> exit status`.
+its `run(args, parser) -> exit status`. The options that several commands share are in `options`.
+Building the parser imports no torch, numpy or PIL (the commands import the library when they run),
+so `cyclegan ... --help` is fast.
 """
 
 from __future__ import annotations
@@ -11,7 +13,11 @@ import logging
 import os
 import sys
 
+from collections.abc import Callable
+
 from .. import __version__
+from ..config import ConfigError
+from ..data.files import DataError
 from .evaluate import add_evaluate
 from .export import add_export
 from .hub import add_datasets, add_pretrained
@@ -46,9 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         format=f"%(asctime)s %(levelname)s {'' if rank is None else f'[rank {rank}] '}%(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    from ..config import ConfigError
-    from ..data.image_io import DataError
-    from ..checkpoint import CheckpointError
+    from ..checkpoint import CheckpointError  # lazy: keeps --help fast
 
     try:
         return args.run(args, parser)

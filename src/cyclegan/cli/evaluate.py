@@ -12,6 +12,8 @@ import argparse
 import json
 from pathlib import Path
 
+from .options import add_dataroot, add_device, add_inception_weights, add_json, add_max_images, positive_int
+
 EPILOG = """examples:
   cyclegan evaluate fid out/fake_B datasets/horse2zebra/testB
   cyclegan evaluate fid out/fake_B zebra_testB.npz --inception-weights pt_inception-2015-12-05-6726825d.pth
@@ -19,13 +21,16 @@ EPILOG = """examples:
   cyclegan evaluate kid out/fake_B datasets/horse2zebra/testB --json
   cyclegan evaluate paired out/fake_B datasets/maps/testB
   cyclegan evaluate segmentation out/fake_A datasets/cityscapes/testA
-  cyclegan evaluate run runs/maps --max-images 200"""
+  cyclegan evaluate run runs/maps --max-images 200
+  cyclegan evaluate run runs/maps/checkpoints/best.pt datasets/maps --fid"""
 
 
 def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "evaluate", help="score translations: FID and KID between image sets",
-        description="Distribution metrics on pytorch-fid's Inception features (numerically pytorch-fid's FID).",
+        "evaluate", help="score translations: FID/KID, paired metrics, segmentation, a run's test split",
+        description="Score translations: FID and KID on pytorch-fid's Inception features (numerically "
+        "pytorch-fid's FID), paired metrics against ground truth, segmentation scores of label maps, or a "
+        "trained run on its test split.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     metrics = p.add_subparsers(dest="metric", metavar="METRIC")
@@ -34,16 +39,17 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
         m = metrics.add_parser(name, help=text, description=text)
         m.add_argument("a", metavar="DIR_A", help="image folder" + (" or .npz statistics (pytorch-fid format)" if name == "fid" else ""))
         m.add_argument("b", metavar="DIR_B", help="image folder" + (" or .npz statistics" if name == "fid" else ""))
-        m.add_argument("--inception-weights", metavar="FILE", help="pytorch-fid's pt_inception-2015-12-05-6726825d.pth (default: downloaded once into the cache)")
-        m.add_argument("--batch-size", type=int, default=50, metavar="N", help="images per forward pass (default 50)")
-        m.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-        m.add_argument("--json", action="store_true", help="print one JSON object instead of a line of text")
+        add_inception_weights(m)
+        m.add_argument("--batch-size", type=positive_int, default=50, metavar="N", help="images per forward pass (default 50)")
+        add_device(m)
+        add_json(m, instead_of="a line of text")
         if name == "fid":
             m.add_argument("--save-stats", metavar="FILE.npz", help="also save DIR_A's statistics (mu, sigma) for reuse")
         else:
-            m.add_argument("--subsets", type=int, default=100, metavar="N", help="random subsets (default 100)")
-            m.add_argument("--subset-size", type=int, default=1000, metavar="N", help="images per subset (default 1000, capped by the set sizes)")
-        m.set_defaults(run=cmd_evaluate)
+            m.add_argument("--subsets", type=positive_int, default=100, metavar="N", help="random subsets (default 100)")
+            m.add_argument("--subset-size", type=positive_int, default=1000, metavar="N",
+                           help="images per subset (default 1000, capped by the set sizes)")
+        m.set_defaults(run=cmd_fid if name == "fid" else cmd_kid)
 
     m = metrics.add_parser(
         "paired", help="outputs against ground truth of the same file names: L1, PSNR, SSIM, maps RMSE/accuracy",
@@ -55,8 +61,8 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     m.add_argument("real", metavar="REAL_DIR", help="ground truth, same file names (any image suffix)")
     m.add_argument("--grayscale", action="store_true", help="compare as one-channel images (no maps protocol)")
     m.add_argument("--per-image", metavar="FILE.csv", help="also write every image's scores to a CSV file")
-    m.add_argument("--max-images", type=int, metavar="N", help="only the first N matched names")
-    m.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_max_images(m)
+    add_json(m)
     m.set_defaults(run=cmd_paired)
 
     m = metrics.add_parser(
@@ -68,8 +74,8 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     m.add_argument("real", metavar="REAL_DIR", help="ground-truth label images, same file names")
     m.add_argument("--palette", metavar="FILE", help="`name R G B` per line, `name*` for void classes "
                    "(default: the 19 Cityscapes classes + void)")
-    m.add_argument("--max-images", type=int, metavar="N", help="only the first N matched names")
-    m.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_max_images(m)
+    add_json(m)
     m.set_defaults(run=cmd_segmentation)
 
     m = metrics.add_parser(
@@ -79,12 +85,12 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
         "are added to the run's evals.jsonl and index.html.",
     )
     m.add_argument("source", metavar="RUN_DIR_OR_CHECKPOINT", help="a run dir (its latest checkpoint) or a .pt checkpoint")
-    m.add_argument("--data", metavar="DIR", help="folder with testA/testB (default: the run's training data)")
-    m.add_argument("--max-images", type=int, metavar="N", help="first N test images per domain (default: all)")
+    add_dataroot(m, default="the run's training data; its testA/ and testB/ are used", alias="--data")
+    add_max_images(m)
     m.add_argument("--fid", action="store_true", help="also FID and KID against the other domain's test images")
-    m.add_argument("--inception-weights", metavar="FILE", help="pytorch-fid's weights file (default: downloaded once)")
-    m.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    m.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    add_inception_weights(m)
+    add_device(m)
+    add_json(m)
     m.set_defaults(run=cmd_run)
 
 
@@ -100,21 +106,11 @@ def _value(name: str, v: float) -> str:
 
 
 def cmd_paired(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..metrics.paired import paired_metrics
+    from ..metrics.paired import paired_metrics  # lazy: keeps --help fast
 
     result = paired_metrics(args.fake, args.real, channels=1 if args.grayscale else 3, max_images=args.max_images)
     if args.per_image:
-        import csv
-        import io
-
-        from ..atomic import atomic_write_text
-
-        keys, text = list(result.means), io.StringIO()
-        writer = csv.writer(text)
-        writer.writerow(["name", *keys])
-        for name, s in result.per_image.items():
-            writer.writerow([name, *(s[k] for k in keys)])
-        atomic_write_text(args.per_image, text.getvalue())
+        result.write_csv(args.per_image)
     if args.json:
         print(json.dumps({"fake": args.fake, "real": args.real, "images": result.count, **result.means,
                           "unmatched": result.unmatched}))
@@ -126,7 +122,7 @@ def cmd_paired(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 
 
 def cmd_segmentation(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..metrics.segmentation import CITYSCAPES, Palette, segmentation_metrics
+    from ..metrics.segmentation import CITYSCAPES, Palette, segmentation_metrics  # lazy: keeps --help fast
 
     palette = Palette.from_file(args.palette) if args.palette else CITYSCAPES
     scores = segmentation_metrics(args.fake, args.real, palette, max_images=args.max_images)
@@ -142,14 +138,16 @@ def cmd_segmentation(args: argparse.Namespace, parser: argparse.ArgumentParser) 
 
 
 def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    # lazy: keeps --help fast
     from ..evaluation import evaluate_checkpoint
     from ..metrics import load_fid_inception
-    from ..training.loop import resolve_device, write_page
+    from ..device import resolve_device
+    from ..training.logs import write_page
     from ..training.periodic_eval import append_eval
 
     device = resolve_device(args.device)
     feature_model = load_fid_inception(args.inception_weights).to(device) if args.fid else None
-    scores, info = evaluate_checkpoint(args.source, data=args.data, device=device, max_images=args.max_images,
+    scores, info = evaluate_checkpoint(args.source, data=args.dataroot, device=device, max_images=args.max_images,
                                        feature_model=feature_model)
     source = Path(args.source)
     run_dir = source if source.is_dir() else source.parent.parent if source.parent.name == "checkpoints" else None
@@ -169,31 +167,22 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     return 0
 
 
-def cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..metrics import fid, inception_features, kid, load_fid_inception, save_statistics, statistics
-    from ..training.loop import resolve_device
+def cmd_fid(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ..metrics import fid_between  # lazy: keeps --help fast
+    from ..device import resolve_device  # lazy: keeps --help fast
 
-    device = resolve_device(args.device)
-    sides = [Path(args.a), Path(args.b)]
-    for side in sides:
-        if not side.exists():
-            raise FileNotFoundError(f"{side} does not exist; give an image folder" + (" or an .npz" if args.metric == "fid" else ""))
-    npz = [s.suffix == ".npz" for s in sides]
-    model = None if all(npz) else load_fid_inception(args.inception_weights).to(device)
-    result: dict[str, object] = {"metric": args.metric, "a": str(sides[0]), "b": str(sides[1])}
-    if args.metric == "fid":
-        if args.save_stats:
-            if npz[0]:
-                parser.error("--save-stats needs DIR_A to be an image folder")
-            features = inception_features(model, sides[0], batch_size=args.batch_size, device=device)
-            result["saved_stats"] = str(save_statistics(args.save_stats, *statistics(features)))
-            result["n_a"] = len(features)
-        result["fid"] = fid(sides[0], sides[1], model=model, batch_size=args.batch_size, device=device)
-        text = f"FID {result['fid']:.4f}"
-    else:
-        fa, fb = (inception_features(model, s, batch_size=args.batch_size, device=device) for s in sides)
-        k = kid(fa, fb, num_subsets=args.subsets, subset_size=args.subset_size)
-        result.update({"kid_mean": k.mean, "kid_std": k.std, "n_a": len(fa), "n_b": len(fb)})
-        text = f"KID {k.mean:.6f} ± {k.std:.6f}  ({len(fa)} vs {len(fb)} images)"
-    print(json.dumps(result) if args.json else text)
+    record = fid_between(args.a, args.b, weights=args.inception_weights, batch_size=args.batch_size,
+                         device=resolve_device(args.device), save_stats=args.save_stats)
+    print(json.dumps(record) if args.json else f"FID {record['fid']:.4f}")
+    return 0
+
+
+def cmd_kid(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ..metrics import kid_between  # lazy: keeps --help fast
+    from ..device import resolve_device  # lazy: keeps --help fast
+
+    r = kid_between(args.a, args.b, weights=args.inception_weights, batch_size=args.batch_size,
+                    device=resolve_device(args.device), subsets=args.subsets, subset_size=args.subset_size)
+    text = f"KID {r['kid_mean']:.6f} ± {r['kid_std']:.6f}  ({r['n_a']} vs {r['n_b']} images)"
+    print(json.dumps(r) if args.json else text)
     return 0

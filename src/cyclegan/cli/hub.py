@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from ..hub.datasets import DATASETS, NOT_DOWNLOADABLE, download_dataset, is_present
+from ..hub.pretrained import PRETRAINED, download_pretrained, get_pretrained, is_cached
+from .options import add_no_progress, add_out
 
 EPILOG_PRETRAINED = """examples:
   cyclegan pretrained list
@@ -15,7 +18,7 @@ environment:
 
 EPILOG_DATASETS = """examples:
   cyclegan datasets list
-  cyclegan datasets download horse2zebra --root datasets
+  cyclegan datasets download horse2zebra --out datasets
   cyclegan datasets prepare-cityscapes gtFine_trainvaltest.zip leftImg8bit_trainvaltest.zip --out datasets/cityscapes
 environment:
   CYCLEGAN_CACHE           where the zip is downloaded (default $XDG_CACHE_HOME/cyclegan, else ~/.cache/cyclegan)
@@ -25,8 +28,8 @@ environment:
 def add_pretrained(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "pretrained", help="list and download the official pretrained CycleGAN generators",
-        description="The 18 generators released with the paper (resnet_9blocks, ngf 64, instance norm), "
-        "downloaded once into a checksummed cache.",
+        description=f"The {len(PRETRAINED)} generators released with the paper (resnet_9blocks, ngf 64, instance "
+        "norm), downloaded once into a checksummed cache.",
         epilog=EPILOG_PRETRAINED, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION")
@@ -34,9 +37,10 @@ def add_pretrained(sub: argparse._SubParsersAction) -> None:
     ls = actions.add_parser("list", help="name, what it translates, and whether it is cached")
     ls.set_defaults(run=cmd_pretrained_list)
     dl = actions.add_parser("download", help="download generators into the cache and print their paths")
-    dl.add_argument("names", nargs="+", metavar="NAME", help="model names (see `cyclegan pretrained list`)")
+    # Names are checked by the library (one-line error with close matches), not by argparse `choices`.
+    dl.add_argument("names", nargs="+", metavar="NAME", help=f"model names: {', '.join(PRETRAINED)}")
     dl.add_argument("--force", action="store_true", help="download again even if cached")
-    dl.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(dl)
     dl.set_defaults(run=cmd_pretrained_download)
 
 
@@ -49,14 +53,17 @@ def add_datasets(sub: argparse._SubParsersAction) -> None:
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     actions.required = True
     ls = actions.add_parser("list", help="name, what it holds, and whether it is present under --root")
-    ls.add_argument("--root", default="datasets", help="folder holding the datasets (default ./datasets)")
+    ls.add_argument("--root", default="datasets", metavar="DIR",
+                    help="folder holding the datasets as DIR/NAME, where `datasets download --out` puts them "
+                    "(default ./datasets)")
     ls.set_defaults(run=cmd_datasets_list)
-    dl = actions.add_parser("download", help="download and extract a dataset into ROOT/NAME")
-    dl.add_argument("name", metavar="NAME", help="dataset name (see `cyclegan datasets list`)")
-    dl.add_argument("--root", default="datasets", help="folder to extract into (default ./datasets)")
+    dl = actions.add_parser("download", help="download and extract a dataset into OUT/NAME")
+    dl.add_argument("name", metavar="NAME", help=f"dataset name: {', '.join(DATASETS)} ({', '.join(NOT_DOWNLOADABLE)}: "
+                    "see `prepare-cityscapes`)")
+    add_out(dl, "folder to extract into, as OUT/NAME (default ./datasets)", default="datasets", aliases=("--root",))
     dl.add_argument("--force", action="store_true", help="download and extract again even if present")
     dl.add_argument("--keep-zip", action="store_true", help="keep the zip in the cache after extracting")
-    dl.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_no_progress(dl)
     dl.set_defaults(run=cmd_datasets_download)
     cs = actions.add_parser(
         "prepare-cityscapes", help="build the Cityscapes photo<->label set from the official archives",
@@ -66,14 +73,12 @@ def add_datasets(sub: argparse._SubParsersAction) -> None:
     )
     cs.add_argument("gtfine", metavar="GTFINE", help="gtFine_trainvaltest.zip or its extracted folder")
     cs.add_argument("leftimg8bit", metavar="LEFTIMG8BIT", help="leftImg8bit_trainvaltest.zip or its extracted folder")
-    cs.add_argument("--out", required=True, help="output folder (must not exist or be empty)")
-    cs.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_out(cs, "output folder (must not exist or be empty)")
+    add_no_progress(cs)
     cs.set_defaults(run=cmd_prepare_cityscapes)
 
 
 def cmd_pretrained_list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..hub.pretrained import PRETRAINED, is_cached
-
     width = max(map(len, PRETRAINED))
     for name, model in PRETRAINED.items():
         print(f"{name:<{width}}  {'cached' if is_cached(name) else '-':<6}  {model.description}")
@@ -81,8 +86,6 @@ def cmd_pretrained_list(args: argparse.Namespace, parser: argparse.ArgumentParse
 
 
 def cmd_pretrained_download(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..hub.pretrained import download_pretrained, get_pretrained
-
     for name in args.names:
         get_pretrained(name)  # all names are checked before anything is downloaded
     for name in args.names:
@@ -91,27 +94,21 @@ def cmd_pretrained_download(args: argparse.Namespace, parser: argparse.ArgumentP
 
 
 def cmd_datasets_list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..hub.datasets import DATASETS, NOT_DOWNLOADABLE, layout_problems
-
     width = max(map(len, [*DATASETS, *NOT_DOWNLOADABLE]))
     for name, info in DATASETS.items():
-        folder = Path(args.root) / name
-        present = folder.is_dir() and not layout_problems(folder, complete=info.complete)
-        print(f"{name:<{width}}  {'present' if present else '-':<7}  {info.description}")
+        print(f"{name:<{width}}  {'present' if is_present(name, args.root) else '-':<7}  {info.description}")
     for name in NOT_DOWNLOADABLE:
         print(f"{name:<{width}}  {'-':<7}  not downloadable: see `cyclegan datasets prepare-cityscapes --help`")
     return 0
 
 
 def cmd_datasets_download(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..hub.datasets import download_dataset
-
-    print(download_dataset(args.name, args.root, force=args.force, keep_zip=args.keep_zip, progress=not args.no_progress))
+    print(download_dataset(args.name, args.out, force=args.force, keep_zip=args.keep_zip, progress=not args.no_progress))
     return 0
 
 
 def cmd_prepare_cityscapes(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..hub.cityscapes import prepare_cityscapes
+    from ..hub.cityscapes import prepare_cityscapes  # lazy: keeps --help fast (PIL)
 
     print(prepare_cityscapes(args.gtfine, args.leftimg8bit, args.out, progress=not args.no_progress))
     return 0

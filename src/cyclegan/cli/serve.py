@@ -6,6 +6,8 @@ import argparse
 import os
 import sys
 
+from .options import add_device, add_tile
+
 EPILOG = """examples:
   cyclegan serve runs/maps                               translate page + training dashboard of runs/maps
   cyclegan serve runs/maps latest_net_G_A.pth horse2zebra --test-images photos/
@@ -35,22 +37,23 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=float, default=20, help="largest accepted upload (default 20 MB)")
     p.add_argument("--max-pixels", type=int, default=36_000_000,
                    help="largest accepted image, width x height (default 36000000)")
-    p.add_argument("--tile", type=int, default=512, help="translate images larger than this in tiles (default 512)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    add_tile(p, default=512)
+    add_device(p)
     p.set_defaults(run=cmd_serve)
 
 
 def cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    try:
+    try:  # lazy: keeps --help fast, and working without the serve extra
         import fastapi  # noqa: F401
         import multipart  # noqa: F401  (python-multipart: form uploads)
         import uvicorn
     except ImportError:
         print(f"cyclegan: error: {MISSING_EXTRA}", file=sys.stderr)
         return 1
+    # lazy: keeps --help fast
     from ..serve.app import LOOPBACK_HOSTS, create_app
     from ..serve.security import Limits
-    from ..training.loop import resolve_device
+    from ..device import resolve_device
 
     if not args.sources and not args.study:
         parser.error("give at least one run dir or model, or --study")

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..data.files import IMAGE_FORMATS
+from ..hub.pretrained import PRETRAINED
+from .options import add_device, add_direction, add_no_progress, add_out, add_precision, add_tile, positive_int
+
 EPILOG = """examples:
   cyclegan translate horse2zebra photos/ --out zebras/          (official pretrained model, downloaded once)
   cyclegan translate runs/maps testA/ --out out/ --page         (index.html with real / fake / reconstruction)
@@ -20,33 +24,33 @@ def add_translate(sub: argparse._SubParsersAction) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("checkpoint", metavar="NAME_OR_PATH",
-                   help="a pretrained model name (see `cyclegan pretrained list`), a run dir, a checkpoint file, "
-                   "or an official generator .pth")
-    p.add_argument("inputs", nargs="+", help="image or video files and/or image folders (scanned recursively)")
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--direction", choices=["AtoB", "BtoA"], default="AtoB", help="which generator of a run to use (default AtoB)")
-    p.add_argument("--format", default="png", choices=["png", "jpg", "webp", "tif"], help="output image format (default png, lossless)")
+                   help="a run dir, a checkpoint file, an official generator .pth, or a pretrained model name "
+                   f"(downloaded once): {', '.join(PRETRAINED)}")
+    p.add_argument("inputs", metavar="INPUT", nargs="+",
+                   help="image or video files and/or image folders (scanned recursively)")
+    add_out(p, "output folder (same names and sub-folders)")
+    add_direction(p)
+    p.add_argument("--format", default="png", choices=list(IMAGE_FORMATS), help="output image format (default png, lossless)")
     p.add_argument("--quality", type=int, metavar="Q", help="jpg/webp quality 1-100 (default 95)")
-    p.add_argument("--tile", type=int, metavar="SIZE", help="translate images larger than SIZE in overlapping tiles (bounded memory)")
+    add_tile(p)
     p.add_argument("--tile-overlap", type=int, metavar="PX", help="overlap of neighbouring tiles (default max(128, SIZE/4))")
     p.add_argument("--tile-stats-pixels", type=int, metavar="N",
                    help="instance-norm statistics are exact for images up to N pixels and estimated on a copy "
                    "downscaled to N above (default 1048576; more is closer to a whole-image pass, needs more memory)")
-    p.add_argument("--batch-size", type=int, default=1, metavar="N", help="images of the same size translated together (default 1)")
+    p.add_argument("--batch-size", type=positive_int, default=1, metavar="N",
+                   help="images per forward pass, of the same size (default 1)")
     p.add_argument("--workers", type=int, default=0, metavar="N", help="image-decoding worker processes (default 0)")
     p.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist (resume a big run)")
     p.add_argument("--page", action="store_true", help="also write OUT/index.html with real / fake (/ reconstruction) per image")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
-    p.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"],
-                   help="fp32 (default, exact), bf16 (CPU with AVX512-BF16/AMX, or GPU) or fp16 (GPU): faster, "
-                   "outputs within a few grey levels")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_device(p)
+    add_precision(p)
+    add_no_progress(p)
     p.set_defaults(run=cmd_translate)
 
 
 def cmd_translate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..inference import load_generator_pair, translate_paths
-    from ..training.loop import resolve_device
+    from ..inference import load_generator_pair, translate_paths  # lazy: keeps --help fast
+    from ..device import resolve_device  # lazy: keeps --help fast
 
     if args.quality is not None and not 1 <= args.quality <= 100:
         parser.error(f"--quality must be between 1 and 100, got {args.quality}")

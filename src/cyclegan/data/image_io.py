@@ -16,18 +16,9 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..atomic import atomic_write
-
-IMG_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".tif", ".tiff", ".webp")
+from .files import IMG_EXTENSIONS, DataError, is_image_file  # noqa: F401  (defined without numpy/torch/PIL)
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I;16S", "I")
-
-
-class DataError(ValueError):
-    """A data file or folder cannot be used; the message names it and says how to fix it."""
-
-
-def is_image_file(path: str | Path) -> bool:
-    return Path(path).suffix.lower() in IMG_EXTENSIONS
 
 
 def find_images(folder: str | Path, *, recursive: bool = True, max_count: int | None = None) -> list[Path]:

@@ -8,10 +8,13 @@ Environment: CYCLEGAN_CACHE (cache folder; default $XDG_CACHE_HOME/cyclegan or ~
 CYCLEGAN_PRETRAINED_URL and CYCLEGAN_DATASETS_URL (mirrors: an http(s)/file URL or a local folder).
 """
 
-from .cityscapes import prepare_cityscapes
+from ..lazy import lazy_exports
 from .datasets import DATASETS, download_dataset, extract_dataset, layout_problems
 from .download import DownloadError, cache_dir, download, file_sha256
 from .pretrained import PRETRAINED, download_pretrained, is_pretrained_name, resolve_pretrained
+
+# Cityscapes preparation needs PIL: imported on first use, so the name tables above load without it.
+__getattr__, __dir__ = lazy_exports(__name__, {"prepare_cityscapes": "cityscapes"})
 
 __all__ = [
     "DATASETS",

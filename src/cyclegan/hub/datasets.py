@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..data.image_io import DataError, is_image_file
+from ..data.files import DataError, is_image_file
 from .download import DownloadError, cache_dir, download, join_url, looks_like_html
 
 log = logging.getLogger(__name__)
@@ -87,6 +87,12 @@ def layout_problems(folder: str | Path, *, complete: bool = True) -> list[str]:
     if not complete and len(problems) < len(FOLDERS):
         return []
     return problems
+
+
+def is_present(name: str, root: str | Path) -> bool:
+    """Whether dataset `name` is under `root` (as ROOT/NAME) with its folders holding images."""
+    folder = Path(root) / name
+    return folder.is_dir() and not layout_problems(folder, complete=get_dataset(name).complete)
 
 
 def download_dataset(
@@ -207,7 +213,7 @@ def _check_space(folder: Path, needed: int, source: str) -> None:
     if needed > free:
         raise DataError(
             f"extracting {source} needs {needed / 2**30:.1f} GiB but {folder} has {free / 2**30:.1f} GiB free; "
-            "free some space or choose another --root"
+            "free some space or extract elsewhere (`cyclegan datasets download --out`)"
         )
 
 

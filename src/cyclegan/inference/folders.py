@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from ..data.files import IMAGE_FORMATS
 from ..data.image_io import DataError, array_to_tensor, find_images, load_image, save_image, tensor_to_uint8
 from .loading import generator_channels
 from .tiling import DEFAULT_STATS_PIXELS, translate_tiled
@@ -29,7 +30,6 @@ from .translate import generator_device, translate_tensor
 
 log = logging.getLogger(__name__)
 
-FORMATS = {"png": ".png", "jpg": ".jpg", "jpeg": ".jpg", "webp": ".webp", "tif": ".tif", "tiff": ".tif"}
 VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 
 
@@ -157,11 +157,11 @@ def translate_paths(
             same output.
     """
     out_dir = Path(out_dir)
-    if image_format.lower() not in FORMATS:
-        raise ValueError(f"unknown image format {image_format!r}; choose one of: {', '.join(FORMATS)}")
+    if image_format.lower() not in IMAGE_FORMATS:
+        raise ValueError(f"unknown image format {image_format!r}; choose one of: {', '.join(IMAGE_FORMATS)}")
     if batch_size < 1 or num_workers < 0:
         raise ValueError(f"batch_size must be >= 1 and num_workers >= 0, got {batch_size} and {num_workers}")
-    suffix = FORMATS[image_format.lower()]
+    suffix = IMAGE_FORMATS[image_format.lower()]
     options = save_options(suffix, quality)
     if channels_in is None:
         channels_in = generator_channels(generator)[0]

@@ -31,11 +31,11 @@ from torch import nn
 
 from ..atomic import atomic_save
 from ..config import Config, ConfigError, merge
+from ..names import DIRECTIONS
 from ..nn import has_official_layout, to_official
 
 logger = logging.getLogger(__name__)
 
-DIRECTIONS = ("AtoB", "BtoA")
 # Loss weights of terms that only some methods have; a method that does not read one needs it at 0.
 OPTIONAL_TERMS = ("lambda_identity", "lambda_self_reg", "lambda_feature")
 

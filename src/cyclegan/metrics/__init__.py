@@ -21,17 +21,20 @@ from .fid import (
 )
 from .inception import FIDInceptionV3, FIDWeightsError, fid_weights_path, load_fid_inception
 from .kid import KID, kid
+from .sets import fid_between, kid_between
 
 __all__ = [
     "KID",
     "FIDInceptionV3",
     "FIDWeightsError",
     "fid",
+    "fid_between",
     "fid_from_features",
     "fid_weights_path",
     "frechet_distance",
     "inception_features",
     "kid",
+    "kid_between",
     "load_fid_inception",
     "load_statistics",
     "save_statistics",

@@ -17,6 +17,8 @@ Scores are averaged over images (the protocol's RMSE is a mean of per-image RMSE
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
+from ..atomic import atomic_write_text
 from ..data.image_io import files_by_name, image_name, load_image
 
 PSNR_MAX = 100.0  # dB reported for identical images (MSE 0), so means and JSON stay finite
@@ -123,6 +126,15 @@ class PairedResult:
     @property
     def count(self) -> int:
         return len(self.per_image)
+
+    def write_csv(self, path: str | Path) -> Path:
+        """Every image's scores, one row per name (header: name and the metrics), written atomically."""
+        keys, text = list(self.means), io.StringIO()
+        writer = csv.writer(text)
+        writer.writerow(["name", *keys])
+        for name, scores in self.per_image.items():
+            writer.writerow([name, *(scores[k] for k in keys)])
+        return atomic_write_text(path, text.getvalue())
 
 
 def matched_files(
