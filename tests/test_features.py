@@ -11,7 +11,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cyclegan.hub import DownloadError, file_sha256
 from cyclegan.nn import features as features_mod
 from cyclegan.nn.features import (
     ENV_URL,
@@ -22,6 +21,7 @@ from cyclegan.nn.features import (
     load_feature_extractor,
     load_feature_network,
 )
+from cyclegan.weights.download import DownloadError, file_sha256
 
 from helpers import file_server, random_vgg_weights
 

@@ -24,9 +24,10 @@ import pytest
 from PIL import Image
 
 from cyclegan.data.image_io import DataError
-from cyclegan.hub import DownloadError, cache_dir, download, download_dataset, download_pretrained, file_sha256
+from cyclegan.hub import download_dataset, download_pretrained
 from cyclegan.hub.datasets import extract_dataset
 from cyclegan.hub.pretrained import is_cached, is_pretrained_name, pretrained_path
+from cyclegan.weights.download import DownloadError, cache_dir, download, file_sha256
 
 FOLDERS = ("trainA", "trainB", "testA", "testB")
 

@@ -15,7 +15,6 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cyclegan.hub import DownloadError
 from cyclegan.metrics import (
     FIDInceptionV3,
     FIDWeightsError,
@@ -31,6 +30,7 @@ from cyclegan.metrics import (
 )
 from cyclegan.metrics.inception import ENV_URL, FID_WEIGHTS_FILE, FID_WEIGHTS_URL, fid_weights_url
 from cyclegan.metrics.kid import polynomial_kernel
+from cyclegan.weights.download import DownloadError
 
 from helpers import file_server
 

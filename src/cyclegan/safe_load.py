@@ -31,7 +31,7 @@ def load_state_dict_file(path: str | Path, *, what: str, network: str, error: ty
     Args:
         what: the file, for the message; network: what it should hold ("the vgg16 weights").
     """
-    from .hub.download import looks_like_html
+    from .weights.download import looks_like_html
 
     if looks_like_html(path):
         raise error(f"{what} is an HTML page, not {network} (an error or login page?)")

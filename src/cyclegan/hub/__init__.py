@@ -10,19 +10,14 @@ CYCLEGAN_PRETRAINED_URL and CYCLEGAN_DATASETS_URL (mirrors: an http(s)/file URL 
 
 from .cityscapes import prepare_cityscapes
 from .datasets import DATASETS, download_dataset, extract_dataset, layout_problems
-from .download import DownloadError, cache_dir, download, file_sha256
 from .pretrained import PRETRAINED, download_pretrained, is_pretrained_name, resolve_pretrained
 
 __all__ = [
     "DATASETS",
     "PRETRAINED",
-    "DownloadError",
-    "cache_dir",
-    "download",
     "download_dataset",
     "download_pretrained",
     "extract_dataset",
-    "file_sha256",
     "is_pretrained_name",
     "layout_problems",
     "prepare_cityscapes",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..atomic import atomic_write
-from .download import DownloadError, cache_dir, download, file_sha256, join_url, looks_like_html
+from ..weights.download import DownloadError, cache_dir, download, file_sha256, join_url, looks_like_html
 
 log = logging.getLogger(__name__)
 

@@ -244,7 +244,7 @@ def fid_weights_url() -> str:
         return FID_WEIGHTS_URL
     if override.rstrip("/").endswith(".pth"):
         return override
-    from ..hub.download import join_url
+    from ..weights.download import join_url
 
     return join_url(override, FID_WEIGHTS_FILE)
 
@@ -256,7 +256,7 @@ def fid_weights_path(*, progress: bool = True) -> Path:
         DownloadError: the download failed, or the server sent a file that is not the FID weights.
     """
     # Imported here: metrics/ depends on torch, numpy and scipy only, except when it downloads.
-    from ..hub.download import DownloadError, cache_dir, download
+    from ..weights.download import DownloadError, cache_dir, download
 
     path = cache_dir() / "fid" / FID_WEIGHTS_FILE
     if path.is_file():

@@ -206,7 +206,7 @@ def feature_weights_url(name: str) -> str:
         return spec.url
     if override.rstrip("/").endswith(".pth"):
         return override
-    from ..hub.download import join_url  # nn/ imports torch only, except when it downloads
+    from ..weights.download import join_url  # nn/ imports torch only, except when it downloads
 
     return join_url(override, spec.file)
 
@@ -214,7 +214,7 @@ def feature_weights_url(name: str) -> str:
 def feature_weights_path(name: str, *, progress: bool = True) -> Path:
     """The cached weights file of network `name` (`cache_dir()/features/<file>`), downloaded once and
     checked: its sha256 must start with the digits in the released file name, and it must load."""
-    from ..hub.download import DownloadError, cache_dir, download, file_sha256
+    from ..weights.download import DownloadError, cache_dir, download, file_sha256
 
     spec = feature_network(name)
     path = cache_dir() / "features" / spec.file

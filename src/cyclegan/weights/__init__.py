@@ -1,0 +1,1 @@
+"""Pretrained weights: one table, one verified cache, one mirror variable."""
