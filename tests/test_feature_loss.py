@@ -15,11 +15,11 @@ import torch
 from cyclegan.config import ConfigError
 from cyclegan.cyclegan import CycleGAN
 from cyclegan.experiments import BASELINES, reproduce, slug
-from cyclegan.nn.features import load_feature_extractor
 from cyclegan.pool import ImagePool
 from cyclegan.training.checkpoint import load_checkpoint
 from cyclegan.training.loop import train
 from cyclegan.training.step import build_optimizers, train_step
+from cyclegan.weights import load_feature_extractor
 
 from helpers import TINY, random_vgg_weights, tiny_config, tiny_dataset
 

@@ -143,9 +143,9 @@ def cmd_segmentation(args: argparse.Namespace, parser: argparse.ArgumentParser) 
 
 def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..evaluation import evaluate_checkpoint
-    from ..metrics import load_fid_inception
     from ..training.loop import resolve_device, write_page
     from ..training.periodic_eval import append_eval
+    from ..weights import load_fid_inception
 
     device = resolve_device(args.device)
     feature_model = load_fid_inception(args.inception_weights).to(device) if args.fid else None
@@ -170,8 +170,9 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..metrics import fid, inception_features, kid, load_fid_inception, save_statistics, statistics
+    from ..metrics import fid, inception_features, kid, save_statistics, statistics
     from ..training.loop import resolve_device
+    from ..weights import load_fid_inception
 
     device = resolve_device(args.device)
     sides = [Path(args.a), Path(args.b)]

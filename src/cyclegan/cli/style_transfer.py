@@ -48,9 +48,9 @@ def add_style_transfer(sub: argparse._SubParsersAction) -> None:
 def cmd_style_transfer(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..data.image_io import find_images
     from ..inference.folders import plan
-    from ..nn.features import load_feature_extractor
     from ..style_transfer import CONTENT_LAYER, STYLE_LAYERS, StyleStats, style_statistics, transfer_style
     from ..training.state import resolve_device
+    from ..weights import load_feature_extractor
 
     if args.steps < 0:
         parser.error(f"--steps must be >= 0, got {args.steps}")

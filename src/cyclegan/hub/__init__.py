@@ -5,7 +5,8 @@
     prepare_cityscapes("gtFine_trainvaltest.zip", "leftImg8bit_trainvaltest.zip", "datasets/cityscapes")
 
 Environment: CYCLEGAN_CACHE (cache folder; default $XDG_CACHE_HOME/cyclegan or ~/.cache/cyclegan),
-CYCLEGAN_PRETRAINED_URL and CYCLEGAN_DATASETS_URL (mirrors: an http(s)/file URL or a local folder).
+CYCLEGAN_WEIGHTS_MIRROR and CYCLEGAN_DATASETS_URL (mirrors: an http(s)/file URL or a local folder).
+The generators' table, cache and download are `cyclegan.weights`' (one mechanism for all weights).
 """
 
 from .cityscapes import prepare_cityscapes
