@@ -262,7 +262,8 @@ def fid(
             sides.append(load_statistics(source))
             continue
         if model is None:
-            raise ValueError("FID of images needs the feature network: pass model=cyclegan.weights.load_fid_inception()")
+            raise ValueError("FID of images needs the feature network: "
+                             "pass model=cyclegan.weights.load_fid_inception()")
         sides.append(inception_features(model, source, batch_size=batch_size, device=device))
     if all(isinstance(side, np.ndarray) for side in sides):
         return fid_from_features(*sides)

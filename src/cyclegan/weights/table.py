@@ -56,7 +56,8 @@ class Weights:
     kind: str  # a key of KINDS
     url: str  # the official location
     file: str  # the released file name: the name in the cache and on a mirror
-    sha256: str | None  # its hex sha256, or the leading digits torchvision puts in its file names; None: trust on first use
+    # Its hex sha256, or the leading digits torchvision puts in its file names; None: trust on first use.
+    sha256: str | None
     network: Callable[[StateDict], nn.Module]  # the released architecture (it may read sizes from the state dict)
     filter: KeyFilter
     strict: bool = True  # load with every key of the network and nothing else
