@@ -15,10 +15,11 @@ from cyclegan.config import ConfigError
 from cyclegan.data.image_io import DataError, find_images, load_image
 from cyclegan.evaluation import evaluate_checkpoint, evaluate_generators, is_better
 from cyclegan.inference import load_generator_pair, translate_paths
-from cyclegan.metrics import fid, inception_features, load_fid_inception
+from cyclegan.metrics import fid, inception_features
 from cyclegan.metrics.paired import paired_metrics
 from cyclegan.checkpoint import load_checkpoint
 from cyclegan.training.loop import train
+from cyclegan.weights import load_fid_inception
 
 from helpers import tiny_config, tiny_dataset
 

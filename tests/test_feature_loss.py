@@ -15,12 +15,12 @@ import torch
 from cyclegan.config import ConfigError
 from cyclegan.methods.cyclegan import CycleGAN
 from cyclegan.experiments import BASELINES, reproduce, slug
-from cyclegan.nn.features import load_feature_extractor
 from cyclegan.pool import ImagePool
 from cyclegan.checkpoint import load_checkpoint
 from cyclegan.training.loop import train
 from cyclegan.training.state import build_optimizers
 from cyclegan.training.step import train_step
+from cyclegan.weights import load_feature_extractor
 
 from helpers import TINY, cli_environ, random_vgg_weights, tiny_config, tiny_dataset
 

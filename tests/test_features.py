@@ -1,6 +1,6 @@
-"""Pretrained feature networks (cyclegan.nn.features): torchvision's VGG layout and keys, named
-activations on [-1, 1] inputs, frozen weights, strict loading with clear errors, and the download
-into the cache from a 127.0.0.1 server."""
+"""Pretrained feature networks (cyclegan.nn.features, loaded by cyclegan.weights): torchvision's VGG
+layout and keys, named activations on [-1, 1] inputs, frozen weights, strict loading with clear errors,
+and the download into the cache from a 127.0.0.1 server."""
 
 from __future__ import annotations
 
@@ -11,17 +11,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cyclegan.hub import DownloadError, file_sha256
-from cyclegan.nn import features as features_mod
-from cyclegan.nn.features import (
-    ENV_URL,
-    FEATURE_NETWORKS,
-    FeatureExtractor,
-    FeatureWeightsError,
-    feature_weights_url,
-    load_feature_extractor,
-    load_feature_network,
-)
+from cyclegan.nn.features import FEATURE_NETWORKS, FeatureExtractor
+from cyclegan.weights import WEIGHTS, WeightsError, load_feature_extractor, load_feature_network
+from cyclegan.weights.download import DownloadError, file_sha256
 
 from helpers import file_server, random_vgg_weights
 
@@ -85,24 +77,24 @@ def test_every_registered_network_loads_its_released_layout(name, tmp_path):
     ext = load_feature_extractor(name, ("relu1_1", "relu5_1"), weights=path)
     out = ext(torch.zeros(1, 3, 32, 32))
     assert out["relu5_1"].shape == (1, 512, 2, 2) and torch.isfinite(out["relu5_1"]).all()
-    assert FEATURE_NETWORKS[name].file.startswith(f"{name}-")
+    assert WEIGHTS[name].file.startswith(f"{name}-") and WEIGHTS[name].kind == "features"
 
 
 def test_wrong_files_and_names_are_rejected_clearly(vgg16_file, tmp_path):
     torch.save({"model.0.weight": torch.zeros(3)}, tmp_path / "generator.pth")
-    with pytest.raises(FeatureWeightsError, match=r"generator.pth is not the vgg16 weights: 26 keys missing "
+    with pytest.raises(WeightsError, match=r"generator.pth is not the vgg16 weights: 26 keys missing "
                                                   r"\(features.0.weight, features.0.bias, features.2.weight\), 1 unexpected"):
         load_feature_network("vgg16", weights=tmp_path / "generator.pth")
     state = torch.load(vgg16_file, weights_only=True)
-    with pytest.raises(FeatureWeightsError, match=r"features.28.weight is \(512, 256, 3, 3\), expected \(512, 512, 3, 3\)"):
+    with pytest.raises(WeightsError, match=r"features.28.weight is \(512, 256, 3, 3\), expected \(512, 512, 3, 3\)"):
         load_feature_network("vgg16", weights={**state, "features.28.weight": torch.zeros(512, 256, 3, 3)})
-    with pytest.raises(FeatureWeightsError, match="is not the vgg19 weights: 12 keys missing"):
+    with pytest.raises(WeightsError, match="is not the vgg19 weights: 12 keys missing"):
         load_feature_network("vgg19", weights=vgg16_file)  # VGG-16 is not VGG-19
     (tmp_path / "page.pth").write_text("<html><body>Not Found</body></html>")
-    with pytest.raises(FeatureWeightsError, match="HTML page"):
+    with pytest.raises(WeightsError, match="HTML page"):
         load_feature_network("vgg16", weights=tmp_path / "page.pth")
     (tmp_path / "junk.pth").write_bytes(b"\x00junk" * 10)
-    with pytest.raises(FeatureWeightsError, match="not a readable torch weights file"):
+    with pytest.raises(WeightsError, match="not a readable torch weights file"):
         load_feature_network("vgg16", weights=tmp_path / "junk.pth")
     with pytest.raises(FileNotFoundError, match="missing.pth does not exist"):
         load_feature_network("vgg16", weights=tmp_path / "missing.pth")
@@ -120,7 +112,7 @@ def weights_server(tmp_path: Path, vgg16_file: Path):
     """Serves the random VGG-16 file under the released name; yields (base URL, requested paths)."""
     root = tmp_path / "server"
     root.mkdir()
-    (root / FEATURE_NETWORKS["vgg16"].file).symlink_to(vgg16_file)
+    (root / WEIGHTS["vgg16"].file).symlink_to(vgg16_file)
     with file_server(root) as served:
         yield served
 
@@ -128,17 +120,17 @@ def weights_server(tmp_path: Path, vgg16_file: Path):
 def test_weights_download_once_into_the_cache_and_are_checked(weights_server, vgg16_file, tmp_path, monkeypatch):
     url, requests = weights_server
     monkeypatch.setenv("CYCLEGAN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv(ENV_URL, url)  # a mirror: the released file name is appended
+    monkeypatch.setenv("CYCLEGAN_WEIGHTS_MIRROR", url)  # a mirror: the released file name is appended
     cached = tmp_path / "cache" / "features" / "vgg16-397923af.pth"
 
     # The random file is not the released one: its sha256 does not start with 397923af.
-    with pytest.raises(DownloadError, match=r"has sha256 [0-9a-f]{16}\.\.\., expected 397923af\.\.\..*corrupt or different"):
+    with pytest.raises(DownloadError, match=r"has sha256 [0-9a-f]{16}\.\.\., expected 397923af\.\.\..*corrupt or "
+                                            r"different.*CYCLEGAN_WEIGHTS_MIRROR"):
         load_feature_extractor("vgg16", progress=False)
     assert not cached.exists() and not cached.with_name(cached.name + ".part").exists()
 
     # Declare the test file's digest as the released one: now it downloads, once.
-    spec = dataclasses.replace(FEATURE_NETWORKS["vgg16"], sha256_prefix=file_sha256(vgg16_file)[:8])
-    monkeypatch.setitem(features_mod.FEATURE_NETWORKS, "vgg16", spec)
+    monkeypatch.setitem(WEIGHTS, "vgg16", dataclasses.replace(WEIGHTS["vgg16"], sha256=file_sha256(vgg16_file)[:8]))
     requests.clear()
     ext = load_feature_extractor("vgg16", ("relu1_1",), progress=False)
     assert requests == ["/vgg16-397923af.pth"] and cached.is_file()
@@ -147,11 +139,3 @@ def test_weights_download_once_into_the_cache_and_are_checked(weights_server, vg
     load_feature_extractor("vgg16", progress=False)
     assert len(requests) == 1  # from the cache
 
-
-def test_weights_url(monkeypatch):
-    monkeypatch.delenv(ENV_URL, raising=False)
-    assert feature_weights_url("vgg16") == "https://download.pytorch.org/models/vgg16-397923af.pth"
-    monkeypatch.setenv(ENV_URL, "http://mirror/models/")
-    assert feature_weights_url("vgg19") == "http://mirror/models/vgg19-dcbb9e9d.pth"
-    monkeypatch.setenv(ENV_URL, "/srv/weights/my_vgg.pth")
-    assert feature_weights_url("vgg16") == "/srv/weights/my_vgg.pth"

@@ -1,5 +1,6 @@
-"""cyclegan.hub against a real HTTP server on 127.0.0.1: resumable, verified downloads, the pretrained
-cache, safe dataset extraction, Cityscapes preparation, and the CLI end to end."""
+"""cyclegan.hub against a real HTTP server on 127.0.0.1: resumable, verified downloads
+(cyclegan.weights.download), the pretrained generators through cyclegan.weights, safe dataset
+extraction, Cityscapes preparation, and the CLI end to end."""
 
 from __future__ import annotations
 
@@ -24,9 +25,10 @@ import pytest
 from PIL import Image
 
 from cyclegan.data.image_io import DataError
-from cyclegan.hub import DownloadError, cache_dir, download, download_dataset, download_pretrained, file_sha256
+from cyclegan.hub import download_dataset, download_pretrained
 from cyclegan.hub.datasets import extract_dataset
 from cyclegan.hub.pretrained import is_cached, is_pretrained_name, pretrained_path
+from cyclegan.weights.download import DownloadError, cache_dir, download, file_sha256
 
 from helpers import cli_environ
 
@@ -120,8 +122,9 @@ def server(tmp_path):
 def hub_env(tmp_path, server, monkeypatch):
     """Cache under tmp_path (via XDG_CACHE_HOME) and both mirrors pointing at the test server."""
     monkeypatch.delenv("CYCLEGAN_CACHE", raising=False)
+    monkeypatch.delenv("CYCLEGAN_PRETRAINED_URL", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.setenv("CYCLEGAN_PRETRAINED_URL", server.url)
+    monkeypatch.setenv("CYCLEGAN_WEIGHTS_MIRROR", server.url)
     monkeypatch.setenv("CYCLEGAN_DATASETS_URL", server.url)
     return server
 
@@ -144,8 +147,8 @@ def cli(*args, env: dict, cwd: Path | None = None) -> subprocess.CompletedProces
 
 
 def cli_env(tmp_path: Path, server: FileServer) -> dict:
-    env = cli_environ({k: v for k, v in os.environ.items() if k != "CYCLEGAN_CACHE"})
-    env.update(XDG_CACHE_HOME=str(tmp_path / "xdg"), CYCLEGAN_PRETRAINED_URL=server.url, CYCLEGAN_DATASETS_URL=server.url)
+    env = cli_environ({k: v for k, v in os.environ.items() if k not in ("CYCLEGAN_CACHE", "CYCLEGAN_PRETRAINED_URL")})
+    env.update(XDG_CACHE_HOME=str(tmp_path / "xdg"), CYCLEGAN_WEIGHTS_MIRROR=server.url, CYCLEGAN_DATASETS_URL=server.url)
     return env
 
 
@@ -267,7 +270,7 @@ def test_pretrained_download_cache_hit_and_corruption(hub_env, fixtures_dir, cap
         byte = f.read(1)
         f.seek(len(data) // 2)
         f.write(bytes([byte[0] ^ 0xFF]))
-    with caplog.at_level(logging.WARNING, logger="cyclegan.hub"):
+    with caplog.at_level(logging.WARNING, logger="cyclegan.weights"):
         assert download_pretrained("horse2zebra", progress=False) == path
     assert "corrupt" in caplog.text and len(hub_env.requests) == 2
     assert path.read_bytes() == data and file_sha256(path) == sidecar.read_text().split()[0]
@@ -276,7 +279,7 @@ def test_pretrained_download_cache_hit_and_corruption(hub_env, fixtures_dir, cap
 def test_pretrained_rejects_an_html_page(hub_env, fixtures_dir):
     serve_generator(hub_env, fixtures_dir)
     hub_env.html = True
-    with pytest.raises(DownloadError, match="HTML page.*CYCLEGAN_PRETRAINED_URL"):
+    with pytest.raises(DownloadError, match="HTML page.*CYCLEGAN_WEIGHTS_MIRROR"):
         download_pretrained("horse2zebra", progress=False)
     path = pretrained_path("horse2zebra")
     assert not path.exists() and not path.with_name("horse2zebra.pth.part").exists()

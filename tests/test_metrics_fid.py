@@ -15,24 +15,24 @@ import torch
 from PIL import Image
 from torch import nn
 
-from cyclegan.hub import DownloadError
 from cyclegan.metrics import (
     FIDInceptionV3,
-    FIDWeightsError,
     fid,
     fid_from_features,
     frechet_distance,
     inception_features,
     kid,
-    load_fid_inception,
     load_statistics,
     save_statistics,
     statistics,
 )
-from cyclegan.metrics.inception import ENV_URL, FID_WEIGHTS_FILE, FID_WEIGHTS_URL, fid_weights_url
 from cyclegan.metrics.kid import polynomial_kernel
+from cyclegan.weights import FID_INCEPTION, WEIGHTS, WeightsError, load_fid_inception
+from cyclegan.weights.download import DownloadError
 
 from helpers import file_server
+
+FID_WEIGHTS_FILE = WEIGHTS[FID_INCEPTION].file
 
 FEATURE_TOL = 1e-4  # max|diff| / max|ref| of the (N, 2048) features
 FID_TOL = 1e-3  # relative
@@ -201,6 +201,8 @@ def test_statistics_npz_round_trip_and_fid_against_npz(tmp_path: Path) -> None:
     assert fid(path, images_b, model=tiny) == pytest.approx(direct, rel=1e-8)
     assert fid(images_b, str(path), model=tiny) == pytest.approx(direct, rel=1e-8)
     assert fid(path, path) == pytest.approx(0, abs=1e-6)  # no model needed for two statistics files
+    with pytest.raises(ValueError, match="needs the feature network.*load_fid_inception"):
+        fid(path, images_b)  # metrics/ downloads nothing: images need a model
     assert direct > 1
 
     np.savez(tmp_path / "wrong.npz", mean=mu)
@@ -271,7 +273,8 @@ def weights_server(tmp_path: Path, state32: dict[str, torch.Tensor]):
     root = tmp_path / "server"
     root.mkdir()
     torch.save(state32, root / FID_WEIGHTS_FILE)
-    (root / "bad.pth").write_bytes(b"<!DOCTYPE html><html><body>404</body></html>")
+    (root / "html").mkdir()
+    (root / "html" / FID_WEIGHTS_FILE).write_bytes(b"<!DOCTYPE html><html><body>404</body></html>")
     with file_server(root) as served:
         yield served
 
@@ -279,7 +282,7 @@ def weights_server(tmp_path: Path, state32: dict[str, torch.Tensor]):
 def test_weights_download_once_into_cache(weights_server, tmp_path: Path, monkeypatch, state32) -> None:
     url, requests = weights_server
     monkeypatch.setenv("CYCLEGAN_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv(ENV_URL, url)  # a mirror: the release file name is appended
+    monkeypatch.setenv("CYCLEGAN_WEIGHTS_MIRROR", url)  # a mirror: the release file name is appended
     model = load_fid_inception(progress=False)
     assert requests == [f"/{FID_WEIGHTS_FILE}"]
     assert (tmp_path / "cache" / "fid" / FID_WEIGHTS_FILE).is_file()
@@ -289,36 +292,27 @@ def test_weights_download_once_into_cache(weights_server, tmp_path: Path, monkey
     load_fid_inception(progress=False)
     assert len(requests) == 1  # cached
 
-    monkeypatch.setenv(ENV_URL, f"{url}/bad.pth")  # a full file URL, serving an HTML page
+    monkeypatch.setenv("CYCLEGAN_WEIGHTS_MIRROR", f"{url}/html")  # a mirror serving an HTML page
     monkeypatch.setenv("CYCLEGAN_CACHE", str(tmp_path / "cache2"))
-    with pytest.raises(DownloadError, match="HTML page.*CYCLEGAN_FID_WEIGHTS_URL"):
+    with pytest.raises(DownloadError, match="HTML page.*CYCLEGAN_WEIGHTS_MIRROR"):
         load_fid_inception(progress=False)
     assert not (tmp_path / "cache2" / "fid" / FID_WEIGHTS_FILE).exists()
 
 
-def test_weights_url(monkeypatch) -> None:
-    monkeypatch.delenv(ENV_URL, raising=False)
-    assert fid_weights_url() == FID_WEIGHTS_URL
-    monkeypatch.setenv(ENV_URL, "http://mirror/fid/")
-    assert fid_weights_url() == f"http://mirror/fid/{FID_WEIGHTS_FILE}"
-    monkeypatch.setenv(ENV_URL, "http://mirror/other.pth")
-    assert fid_weights_url() == "http://mirror/other.pth"
-
-
 def test_wrong_weights_files(tmp_path: Path, state32: dict[str, torch.Tensor]) -> None:
     torch.save({"model.0.weight": torch.zeros(3)}, tmp_path / "generator.pth")
-    with pytest.raises(FIDWeightsError, match=r"generator.pth is not the FID Inception weights: 566 keys missing"):
+    with pytest.raises(WeightsError, match=r"generator.pth is not the FID Inception weights: 566 keys missing"):
         load_fid_inception(tmp_path / "generator.pth")
     wrong_shape = dict(state32, **{"fc.weight": torch.zeros(1000, 2048)})
-    with pytest.raises(FIDWeightsError, match=r"fc.weight is \(1000, 2048\), expected \(1008, 2048\)"):
+    with pytest.raises(WeightsError, match=r"fc.weight is \(1000, 2048\), expected \(1008, 2048\)"):
         load_fid_inception(wrong_shape)
     (tmp_path / "page.pth").write_text("<html><body>Not Found</body></html>")
-    with pytest.raises(FIDWeightsError, match="HTML page"):
+    with pytest.raises(WeightsError, match="HTML page"):
         load_fid_inception(tmp_path / "page.pth")
     (tmp_path / "junk.pth").write_bytes(b"\x00junk" * 10)
-    with pytest.raises(FIDWeightsError, match="not a readable torch weights file"):
+    with pytest.raises(WeightsError, match="not a readable torch weights file"):
         load_fid_inception(tmp_path / "junk.pth")
-    with pytest.raises(FileNotFoundError, match="do not exist"):
+    with pytest.raises(FileNotFoundError, match="missing.pth does not exist"):
         load_fid_inception(tmp_path / "missing.pth")
     # Files saved before BatchNorm counted batches (no num_batches_tracked) still load.
     old = {k: v for k, v in state32.items() if not k.endswith("num_batches_tracked")}

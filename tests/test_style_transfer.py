@@ -14,7 +14,6 @@ import torch
 from PIL import Image
 
 from cyclegan.cli import main
-from cyclegan.nn.features import load_feature_extractor
 from cyclegan.style_transfer import (
     CONTENT_LAYER,
     STYLE_LAYERS,
@@ -27,6 +26,7 @@ from cyclegan.style_transfer import (
     stylize,
     transfer_style,
 )
+from cyclegan.weights import load_feature_extractor
 
 from helpers import random_vgg_weights
 

@@ -226,7 +226,7 @@ def transfer_collection_style(
     Every input is checked before the feature network is loaded (or downloaded).
     """
     from .inference.folders import plan
-    from .nn.features import load_feature_extractor
+    from .weights import load_feature_extractor
 
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")

@@ -140,10 +140,11 @@ def cmd_segmentation(args: argparse.Namespace, parser: argparse.ArgumentParser) 
 def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # lazy: keeps --help fast
     from ..evaluation import evaluate_checkpoint
-    from ..metrics import load_fid_inception
     from ..device import resolve_device
     from ..training.logs import write_page
+    from ..weights import load_fid_inception
     from ..training.periodic_eval import append_eval
+    from ..weights import load_fid_inception
 
     device = resolve_device(args.device)
     feature_model = load_fid_inception(args.inception_weights).to(device) if args.fid else None
@@ -168,7 +169,7 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def cmd_fid(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..metrics import fid_between  # lazy: keeps --help fast
+    from ..evaluation import fid_between  # lazy: keeps --help fast
     from ..device import resolve_device  # lazy: keeps --help fast
 
     record = fid_between(args.a, args.b, weights=args.inception_weights, batch_size=args.batch_size,
@@ -178,7 +179,7 @@ def cmd_fid(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def cmd_kid(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..metrics import kid_between  # lazy: keeps --help fast
+    from ..evaluation import kid_between  # lazy: keeps --help fast
     from ..device import resolve_device  # lazy: keeps --help fast
 
     r = kid_between(args.a, args.b, weights=args.inception_weights, batch_size=args.batch_size,

@@ -14,7 +14,8 @@ EPILOG_PRETRAINED = """examples:
   cyclegan translate horse2zebra photos/ --out zebras/     (downloads on first use)
 environment:
   CYCLEGAN_CACHE           cache folder (default $XDG_CACHE_HOME/cyclegan, else ~/.cache/cyclegan)
-  CYCLEGAN_PRETRAINED_URL  mirror: an http(s):// or file:// URL, or a local folder, holding NAME.pth"""
+  CYCLEGAN_WEIGHTS_MIRROR  mirror for all weights: an http(s):// or file:// URL, or a local folder, holding NAME.pth
+                           (CYCLEGAN_PRETRAINED_URL still works, deprecated)"""
 
 EPILOG_DATASETS = """examples:
   cyclegan datasets list

@@ -5,12 +5,12 @@
     prepare_cityscapes("gtFine_trainvaltest.zip", "leftImg8bit_trainvaltest.zip", "datasets/cityscapes")
 
 Environment: CYCLEGAN_CACHE (cache folder; default $XDG_CACHE_HOME/cyclegan or ~/.cache/cyclegan),
-CYCLEGAN_PRETRAINED_URL and CYCLEGAN_DATASETS_URL (mirrors: an http(s)/file URL or a local folder).
+CYCLEGAN_WEIGHTS_MIRROR and CYCLEGAN_DATASETS_URL (mirrors: an http(s)/file URL or a local folder).
+The generators' table, cache and download are `cyclegan.weights`' (one mechanism for all weights).
 """
 
 from ..lazy import lazy_exports
 from .datasets import DATASETS, download_dataset, extract_dataset, layout_problems
-from .download import DownloadError, cache_dir, download, file_sha256
 from .pretrained import PRETRAINED, download_pretrained, is_pretrained_name, resolve_pretrained
 
 # Cityscapes preparation needs PIL: imported on first use, so the name tables above load without it.
@@ -19,13 +19,9 @@ __getattr__, __dir__ = lazy_exports(__name__, {"prepare_cityscapes": "cityscapes
 __all__ = [
     "DATASETS",
     "PRETRAINED",
-    "DownloadError",
-    "cache_dir",
-    "download",
     "download_dataset",
     "download_pretrained",
     "extract_dataset",
-    "file_sha256",
     "is_pretrained_name",
     "layout_problems",
     "prepare_cityscapes",

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from ..data.files import DataError, is_image_file
-from .download import DownloadError, cache_dir, download, join_url, looks_like_html
+from ..weights.download import DownloadError, cache_dir, download, join_url, looks_like_html
 
 log = logging.getLogger(__name__)
 

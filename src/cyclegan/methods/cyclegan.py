@@ -98,7 +98,7 @@ class CycleGAN(Method):
         downloading its weights) the first time it is needed."""
         features = self._features
         if features is None:
-            from ..nn.features import load_feature_extractor  # lazy: may download weights
+            from ..weights import load_feature_extractor  # lazy: may download weights
 
             c = self.loss_cfg
             features = load_feature_extractor(c.feature_network, (c.feature_layer,), weights=c.feature_weights)

@@ -10,7 +10,7 @@ imaginary-part check). Statistics files are pytorch-fid's `.npz` (keys `mu`, `si
 tool reads the other's. `fid_from_features` gives the same value in the subspace the features span,
 which is much faster when there are fewer images than feature dimensions.
 
-    model = load_fid_inception()                         # downloads pytorch-fid's weights once
+    model = cyclegan.weights.load_fid_inception()        # downloads pytorch-fid's weights once
     fid("results/fake_B", "datasets/horse2zebra/testB", model=model)
     mu, sigma = statistics(inception_features(model, "datasets/horse2zebra/testB"))
     save_statistics("zebra_test.npz", mu, sigma)         # later: fid("results/fake_B", "zebra_test.npz")
@@ -33,7 +33,7 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import linalg
 
-from .inception import load_fid_inception, resize_input
+from .inception import resize_input
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def inception_features(
     """The (N, 2048) float64 pool3 features of `images`, in their order (a folder: sorted by name).
 
     Args:
-        model: the FID network (`load_fid_inception`); it is put in eval mode. Any module mapping
+        model: the FID network (`cyclegan.weights.load_fid_inception`); it is put in eval mode. Any module mapping
             (B, 3, H, W) images in [0, 1] to (B, D) features works.
         images: a folder, a list of image files, or uint8 images (N, H, W, 3) (numpy or torch).
         batch_size: images per forward pass; images of different sizes in one batch are resized to
@@ -239,7 +239,6 @@ def fid(
     b: ImageSource,
     *,
     model: torch.nn.Module | None = None,
-    weights: PathLike | None = None,
     batch_size: int = 50,
     device: torch.device | str | None = None,
 ) -> float:
@@ -249,11 +248,13 @@ def fid(
     `frechet_distance` on the full (D, D) covariances, exactly as pytorch-fid.
 
     Args:
-        model: the feature network; default `load_fid_inception(weights)` (loaded only when one side
-            is not an `.npz`), moved to `device`.
-        weights: the weights file for the default model (default: pytorch-fid's, downloaded once).
+        model: the feature network (`cyclegan.weights.load_fid_inception()` for pytorch-fid's);
+            needed unless both sides are `.npz` files.
         batch_size: images per forward pass.
-        device: where to run; default the model's device (the CPU for the default model).
+        device: where to run; default the model's device.
+
+    Raises:
+        ValueError: a side holds images and no model is given.
     """
     sides: list[tuple[np.ndarray, np.ndarray] | np.ndarray] = []
     for source in (a, b):
@@ -261,9 +262,8 @@ def fid(
             sides.append(load_statistics(source))
             continue
         if model is None:
-            model = load_fid_inception(weights)
-            if device is not None:
-                model = model.to(device)
+            raise ValueError("FID of images needs the feature network: "
+                             "pass model=cyclegan.weights.load_fid_inception()")
         sides.append(inception_features(model, source, batch_size=batch_size, device=device))
     if all(isinstance(side, np.ndarray) for side in sides):
         return fid_from_features(*sides)

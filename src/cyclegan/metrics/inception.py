@@ -1,4 +1,4 @@
-"""The FID Inception network of pytorch-fid, in plain torch, and its released weights.
+"""The FID Inception network of pytorch-fid, in plain torch, and the key filter of its released weights.
 
 A re-implementation (no torchvision) of `pytorch_fid.inception.fid_inception_v3` wrapped as
 `InceptionV3([3], resize_input=True, normalize_input=True)` of pytorch-fid 0.3.0
@@ -16,31 +16,14 @@ strictly. The network returns the 2048-d pool3 features; `fc` only exists so tha
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Mapping
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.state_dicts import check_keys_and_shapes
-from ..safe_load import load_state_dict_file
-
-log = logging.getLogger(__name__)
-
-FID_WEIGHTS_URL = (
-    "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth"
-)
-FID_WEIGHTS_FILE = "pt_inception-2015-12-05-6726825d.pth"
-ENV_URL = "CYCLEGAN_FID_WEIGHTS_URL"  # the file's URL, or a mirror (URL or folder) that holds it
 INPUT_SIZE = 299
 FEATURE_DIM = 2048
-
-
-class FIDWeightsError(ValueError):
-    """A file or state dict is not the FID Inception weights; the message names it and the fix."""
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -196,7 +179,8 @@ class FIDInceptionV3(nn.Module):
     """pytorch-fid's `InceptionV3([3])` with resize and normalisation: images in [0, 1] -> pool3 features.
 
     `forward` takes (B, 3, H, W) float images in [0, 1], of any size (resized to 299x299), and returns
-    (B, 2048). Build it with random weights and load a state dict, or use `load_fid_inception`.
+    (B, 2048). Build it with random weights and load a state dict, or use
+    `cyclegan.weights.load_fid_inception`.
     """
 
     def __init__(self, *, num_classes: int = 1008) -> None:
@@ -234,104 +218,12 @@ class FIDInceptionV3(nn.Module):
 
 
 # ---------------------------------------------------------------------------------------------------
-# Weights
+# Weights (downloaded, cached and loaded by `cyclegan.weights.load_fid_inception`)
 
 
-def fid_weights_url() -> str:
-    """The weights' URL: `$CYCLEGAN_FID_WEIGHTS_URL` if set (a `.pth` URL, or a mirror holding the file)."""
-    override = os.environ.get(ENV_URL)
-    if not override:
-        return FID_WEIGHTS_URL
-    if override.rstrip("/").endswith(".pth"):
-        return override
-    from ..hub.download import join_url
-
-    return join_url(override, FID_WEIGHTS_FILE)
-
-
-def fid_weights_path(*, progress: bool = True) -> Path:
-    """The cached weights file (`cache_dir()/fid/pt_inception-2015-12-05-6726825d.pth`), downloaded once.
-
-    Raises:
-        DownloadError: the download failed, or the server sent a file that is not the FID weights.
-    """
-    # Imported here: metrics/ depends on torch, numpy and scipy only, except when it downloads.
-    from ..hub.download import DownloadError, cache_dir, download
-
-    path = cache_dir() / "fid" / FID_WEIGHTS_FILE
-    if path.is_file():
-        return path
-    url = fid_weights_url()
-
-    def check(part: Path) -> None:
-        try:
-            check_state_dict(_read_state_dict(part, what=url))
-        except FIDWeightsError as e:
-            raise DownloadError(f"{e}; check the URL or set {ENV_URL} to a working mirror") from None
-
-    log.info("downloading the FID Inception weights from %s to %s", url, path)
-    return download(url, path, check=check, progress=progress, mirror_env=ENV_URL)
-
-
-def load_fid_inception(
-    weights: str | os.PathLike | Mapping[str, torch.Tensor] | None = None, *, progress: bool = True
-) -> FIDInceptionV3:
-    """The FID Inception network in eval mode on the CPU, with pytorch-fid's weights or given ones.
-
-    Args:
-        weights: a `.pth` file or a state dict with pytorch-fid's key names (any float dtype; a dict
-            holding it under "state_dict" is accepted); None downloads the released weights once
-            into the cache (see `fid_weights_path`).
-        progress: show a progress bar while downloading.
-
-    Raises:
-        FIDWeightsError: the file or dict is not the FID Inception weights (names what is wrong).
-        FileNotFoundError: `weights` names a file that does not exist.
-        DownloadError: the weights could not be downloaded.
-    """
-    if weights is None:
-        path = fid_weights_path(progress=progress)
-        try:
-            return load_fid_inception(path)
-        except FIDWeightsError as e:  # the cache was damaged after a verified download
-            raise FIDWeightsError(f"{e}; delete the cached file to download it again") from None
-    if isinstance(weights, Mapping):
-        state, what = weights, "the given state dict"
-    else:
-        state, what = _read_state_dict(Path(weights), what=str(weights)), str(weights)
-    state = _filter_state_dict(state, what=what)
-    model = FIDInceptionV3()
-    check_state_dict(state, model=model, what=what)
-    model.load_state_dict(state, strict=True)
-    return model.eval().requires_grad_(False)
-
-
-def check_state_dict(
-    state: Mapping[str, torch.Tensor], *, model: FIDInceptionV3 | None = None, what: str = "the state dict"
-) -> None:
-    """Raise FIDWeightsError unless `state` has exactly the network's keys, each with its shape."""
-    state = _filter_state_dict(state, what=what)
-    expected = (model or _meta_model()).state_dict()
-    check_keys_and_shapes(state, expected, what=what, network="the FID Inception weights", error=FIDWeightsError)
-
-
-def _meta_model() -> FIDInceptionV3:
-    with torch.device("meta"):
-        return FIDInceptionV3()
-
-
-def _read_state_dict(path: Path, *, what: str) -> Mapping[str, torch.Tensor]:
-    if not path.exists():
-        raise FileNotFoundError(f"FID Inception weights {path} do not exist; check the path, or pass None to download")
-    return load_state_dict_file(path, what=what, network="the FID Inception weights", error=FIDWeightsError)
-
-
-def _filter_state_dict(state: Mapping[str, torch.Tensor], *, what: str) -> dict[str, torch.Tensor]:
-    """Unwrap {"state_dict": ...}; add BatchNorm `num_batches_tracked` counters if the file predates them."""
-    if "state_dict" in state and isinstance(state["state_dict"], Mapping):
-        state = state["state_dict"]
-    if not all(isinstance(k, str) for k in state):
-        raise FIDWeightsError(f"{what} is not a state dict (its keys are not all strings)")
+def checkpoint_filter_fn(state: Mapping[str, torch.Tensor], net: nn.Module | None = None) -> dict[str, torch.Tensor]:
+    """A pytorch-fid state dict -> the keys of `FIDInceptionV3`: BatchNorm `num_batches_tracked`
+    counters are added if the file predates them. The caller checks the result strictly against `net`."""
     out = dict(state)
     for key in list(out):
         if key.endswith(".bn.running_var"):

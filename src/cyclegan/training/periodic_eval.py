@@ -50,7 +50,7 @@ class PeriodicEvaluation:
         self.test_a, self.test_b = test_split(cfg.data or dataroot)  # fails before training starts
         self.kwargs: dict[str, Any] = dict(channels_a=channels_a, channels_b=channels_b, max_images=cfg.max_images)
         if cfg.fid:
-            from ..metrics import load_fid_inception
+            from ..weights import load_fid_inception
 
             self.kwargs["feature_model"] = load_fid_inception(cfg.inception_weights).to(device)
 

@@ -81,6 +81,7 @@ def download(
     retries: int = 2,
     progress: bool = True,
     mirror_env: str | None = None,
+    fix: str | None = None,
 ) -> Path:
     """Fetch `url` (http, https, file:// or a local path) into `dest`, atomically, and verify it.
 
@@ -92,6 +93,7 @@ def download(
         timeout: seconds to wait for the server (connecting, or between two reads).
         retries: how many times a dropped connection is resumed before giving up.
         mirror_env: the environment variable that overrides the base URL, named in error messages.
+        fix: the advice that ends every error message (default: check or set `mirror_env`).
 
     Raises:
         DownloadError: the server could not be reached, timed out, answered with an error, or the
@@ -100,7 +102,7 @@ def download(
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
-    fix = _fix_hint(mirror_env)
+    fix = fix or _fix_hint(mirror_env)
     if _scheme(url) in ("http", "https"):
         for attempt in range(retries + 1):
             try:
