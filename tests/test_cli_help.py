@@ -206,7 +206,8 @@ def test_torch_free_names_agree_with_the_tables_that_implement_them():
 def test_help_lists_the_tables():
     from cyclegan.config import list_presets
     from cyclegan.experiments import EXPERIMENTS
-    from cyclegan.hub import DATASETS, PRETRAINED
+    from cyclegan.hub import DATASETS
+    from cyclegan.names import PRETRAINED
 
     def text(*path: str) -> str:
         return " ".join(COMMANDS[path].format_help().split())  # unwrapped

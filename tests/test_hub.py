@@ -25,9 +25,10 @@ import pytest
 from PIL import Image
 
 from cyclegan.data.image_io import DataError
-from cyclegan.hub import download_dataset, download_pretrained
+from cyclegan.hub import download_dataset
+from cyclegan.weights.pretrained import download_pretrained
 from cyclegan.hub.datasets import extract_dataset
-from cyclegan.hub.pretrained import is_cached, is_pretrained_name, pretrained_path
+from cyclegan.weights.pretrained import is_cached, is_pretrained_name, pretrained_path
 from cyclegan.weights.download import DownloadError, cache_dir, download, file_sha256
 
 from helpers import cli_environ

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cyclegan.hub.pretrained import PRETRAINED, download_pretrained
+from cyclegan.weights.pretrained import PRETRAINED, download_pretrained
 from cyclegan.metrics.inception import FIDInceptionV3
 from cyclegan.nn.features import FEATURE_NETWORKS
 from cyclegan.nn.generators import ResnetGenerator

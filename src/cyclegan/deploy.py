@@ -25,6 +25,7 @@ generators of a run in the official layout.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import copy
 import io
 import json
@@ -193,7 +194,7 @@ def export_generator(
 def _export_onnx(
     net: nn.Module, multiple: int, example: torch.Tensor, opset: int | None, meta: dict[str, str]
 ) -> bytes:
-    import onnx
+    import onnx  # optional dependency (the export extra)
 
     dim = torch.export.Dim
     dims = {0: dim("batch", min=1), 2: dim("height", min=1), 3: dim("width", min=1)}  # of x: (N, C, H, W)
@@ -216,7 +217,7 @@ def _export_onnx(
 
 
 def _run_onnx(data: bytes, x: torch.Tensor) -> np.ndarray:
-    import onnxruntime as ort
+    import onnxruntime as ort  # optional dependency (the export extra)
 
     session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
     return session.run(["output"], {"input": x.numpy()})[0]
@@ -298,7 +299,7 @@ def read_metadata(path: str | Path) -> dict[str, str]:
             torch.jit.load(path, map_location="cpu", _extra_files=extra)
         return json.loads(extra[EXTRA_FILE]) if extra[EXTRA_FILE] else {}
     _require("onnx")
-    import onnx
+    import onnx  # optional dependency (the export extra)
 
     try:
         model = onnx.load(path, load_external_data=False)
@@ -335,8 +336,6 @@ def _quiet(*loggers: str) -> Iterator[None]:
 
 
 def _require(*modules: str) -> None:
-    import importlib
-
     for name in modules:
         try:
             importlib.import_module(name)

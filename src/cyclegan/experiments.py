@@ -89,7 +89,7 @@ def variant_config(experiment: str, name: str, budget: str = "small", configs: S
                    overrides: Sequence[str] = ()) -> Config:
     """The config of one variant: the user's configs, then the budget, the variant's overrides, its
     per-budget adjustments, and the user's overrides last; checked against its method's rules."""
-    from .methods import check_config
+    from .methods import check_config  # lazy: the tables above stay torch-free for --help
 
     cfg = build_config(list(configs), [*BUDGETS[budget], *EXPERIMENTS[experiment][name],
                                        *VARIANT_BUDGETS.get(name, {}).get(budget, []), *overrides])
@@ -164,7 +164,7 @@ def _same_training(a: Config, b: Config) -> bool:
 def _scores(run_dir: Path, data: Path, max_test: int | None, segmentation: str | None, device: str | None,
             evaluate_checkpoint: Any) -> dict[str, Any]:
     """The variant's scores, cached in `run_dir/reproduce_scores.json` for its checkpoint's step."""
-    from .checkpoint import load_checkpoint
+    from .checkpoint import load_checkpoint  # lazy: as above
 
     step = load_checkpoint(run_dir)["progress"]["step"]
     cache = run_dir / "reproduce_scores.json"
@@ -183,6 +183,7 @@ def _scores(run_dir: Path, data: Path, max_test: int | None, segmentation: str |
 def _segmentation_scores(run_dir: Path, data: Path, palette_name: str, max_test: int | None,
                          device: str | None) -> dict[str, float]:
     """Per-pixel / per-class accuracy and mean IoU of testA translated to labels (A -> B)."""
+    # lazy: as above
     from .data.image_io import find_images
     from .inference import load_generator, translate_paths
     from .metrics.segmentation import CITYSCAPES, Palette, segmentation_metrics

@@ -3,7 +3,7 @@
 `cyclegan X --help` must not import torch, so these plain names are written here once, and the
 modules that implement them check against them (tests/test_cli_help.py compares each with its
 table). Choices from torch-free tables are read from those directly: `config.CHOICES` (precisions),
-`config.list_presets()`, `hub.PRETRAINED`, `hub.DATASETS`, `data.files.IMAGE_FORMATS`.
+`config.list_presets()`, `hub.DATASETS`, `data.files.IMAGE_FORMATS`.
 """
 
 from __future__ import annotations
@@ -12,3 +12,24 @@ DIRECTIONS = ("AtoB", "BtoA")  # what a method translates (methods.Method.direct
 EXPORT_FORMATS = ("official", "onnx", "torchscript")  # inference.official_export.export_official, then deploy.FORMATS
 FEATURE_NETWORKS = ("vgg16", "vgg19")  # nn.features.FEATURE_NETWORKS
 STYLE_OPTIMIZERS = ("lbfgs", "adam")  # style_transfer.stylize: Gatys et al.'s L-BFGS, or Adam
+# The official pretrained generators (weights.table builds its entries from this): name -> what it does.
+PRETRAINED = {
+    "apple2orange": "apple -> orange (ImageNet photos)",
+    "orange2apple": "orange -> apple (ImageNet photos)",
+    "summer2winter_yosemite": "summer -> winter Yosemite landscapes (Flickr)",
+    "winter2summer_yosemite": "winter -> summer Yosemite landscapes (Flickr)",
+    "horse2zebra": "horse -> zebra (ImageNet photos)",
+    "zebra2horse": "zebra -> horse (ImageNet photos)",
+    "monet2photo": "Monet painting -> landscape photo",
+    "style_monet": "landscape photo -> Monet painting style",
+    "style_cezanne": "landscape photo -> Cezanne painting style",
+    "style_ukiyoe": "landscape photo -> Ukiyo-e painting style",
+    "style_vangogh": "landscape photo -> Van Gogh painting style",
+    "sat2map": "aerial photo -> Google map (maps)",
+    "map2sat": "Google map -> aerial photo (maps)",
+    "cityscapes_photo2label": "street photo -> Cityscapes colour label map",
+    "cityscapes_label2photo": "Cityscapes colour label map -> street photo",
+    "facades_photo2label": "facade photo -> CMP Facades colour label map",
+    "facades_label2photo": "CMP Facades colour label map -> facade photo",
+    "iphone2dslr_flower": "iPhone flower photo -> DSLR photo (shallow depth of field)",
+}

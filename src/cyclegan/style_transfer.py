@@ -34,8 +34,10 @@ from tqdm import tqdm
 
 from .atomic import atomic_write
 from .data.image_io import DataError, find_images, load_image, save_image, tensor_to_uint8, to_tensor
+from .inference.folders import plan
 from .names import STYLE_OPTIMIZERS as OPTIMIZERS
 from .safe_load import load_tensors
+from .weights import load_feature_extractor
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +191,6 @@ def transfer_style(
 ) -> list[Path]:
     """Stylise content images and folders (scanned recursively) into `out_dir` as PNG, keeping names
     and sub-folders. Each is optimised with its longer side at `size` and written at its own size."""
-    from .inference.folders import plan
-
     pairs = plan(content, Path(out_dir))
     written = []
     for src, dst in tqdm(pairs, desc="style transfer", unit="img", disable=not progress):
@@ -225,9 +225,6 @@ def transfer_collection_style(
     (default OUT_DIR/style_stats.pt), or a statistics file saved earlier with `network`'s features.
     Every input is checked before the feature network is loaded (or downloaded).
     """
-    from .inference.folders import plan
-    from .weights import load_feature_extractor
-
     if steps < 0:
         raise ValueError(f"steps must be >= 0, got {steps}")
     if size < 16:

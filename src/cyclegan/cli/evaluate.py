@@ -139,10 +139,10 @@ def cmd_segmentation(args: argparse.Namespace, parser: argparse.ArgumentParser) 
 
 def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # lazy: keeps --help fast
-    from ..evaluation import evaluate_checkpoint
+    # lazy: keeps --help fast
     from ..device import resolve_device
+    from ..evaluation import evaluate_checkpoint
     from ..training.logs import write_page
-    from ..weights import load_fid_inception
     from ..training.periodic_eval import append_eval
     from ..weights import load_fid_inception
 

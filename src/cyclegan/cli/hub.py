@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..hub.datasets import DATASETS, NOT_DOWNLOADABLE, download_dataset, is_present
-from ..hub.pretrained import PRETRAINED, download_pretrained, get_pretrained, is_cached
+from ..names import PRETRAINED
 from .options import add_no_progress, add_out
 
 EPILOG_PRETRAINED = """examples:
@@ -80,13 +80,15 @@ def add_datasets(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_pretrained_list(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ..weights.pretrained import is_cached  # lazy: keeps --help fast
     width = max(map(len, PRETRAINED))
-    for name, model in PRETRAINED.items():
-        print(f"{name:<{width}}  {'cached' if is_cached(name) else '-':<6}  {model.description}")
+    for name, description in PRETRAINED.items():
+        print(f"{name:<{width}}  {'cached' if is_cached(name) else '-':<6}  {description}")
     return 0
 
 
 def cmd_pretrained_download(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from ..weights.pretrained import download_pretrained, get_pretrained  # lazy: keeps --help fast
     for name in args.names:
         get_pretrained(name)  # all names are checked before anything is downloaded
     for name in args.names:

@@ -46,10 +46,11 @@ def cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     try:  # lazy: keeps --help fast, and working without the serve extra
         import fastapi  # noqa: F401
         import multipart  # noqa: F401  (python-multipart: form uploads)
-        import uvicorn
+        import uvicorn  # optional dependency (the serve extra)
     except ImportError:
         print(f"cyclegan: error: {MISSING_EXTRA}", file=sys.stderr)
         return 1
+    # lazy: keeps --help fast
     # lazy: keeps --help fast
     from ..serve.app import LOOPBACK_HOSTS, create_app
     from ..serve.security import Limits

@@ -14,7 +14,7 @@ presets: {presets}"""
 
 
 def add_train(sub: argparse._SubParsersAction) -> None:
-    from ..config import list_presets
+    from ..config import list_presets  # lazy: keeps --help fast
 
     p = sub.add_parser(
         "train", help="train a CycleGAN on DATAROOT/trainA + trainB, or resume a run",
@@ -46,6 +46,7 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    # lazy: keeps --help fast
     from ..config import build_config
     from ..training.loop import train
 
@@ -68,7 +69,7 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 
 
 def cmd_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..demo import run_demo
+    from ..demo import run_demo  # lazy: keeps --help fast
 
     page = run_demo(Path(args.out), steps=args.steps, device=args.device)
     print(f"demo results: {page}")

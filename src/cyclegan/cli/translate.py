@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ..data.files import IMAGE_FORMATS
-from ..hub.pretrained import PRETRAINED
+from ..names import PRETRAINED
 from .options import add_device, add_direction, add_no_progress, add_out, add_precision, add_tile, positive_int
 
 EPILOG = """examples:

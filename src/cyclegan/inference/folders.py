@@ -23,9 +23,10 @@ from tqdm import tqdm
 
 from ..data.files import IMAGE_FORMATS
 from ..data.image_io import DataError, array_to_tensor, find_images, load_image, save_image, tensor_to_uint8
+from ..precision import autocast
+from ..report import write_results_page
 from .loading import generator_channels
 from .tiling import DEFAULT_STATS_PIXELS, translate_tiled
-from ..precision import autocast
 from .translate import generator_device, translate_tensor
 
 log = logging.getLogger(__name__)
@@ -204,7 +205,7 @@ def translate_paths(
     bar.close()
     result.written = [done[i] for i in sorted(done)]
     if videos:
-        from .video import translate_video
+        from .video import translate_video  # lazy: video needs the optional imageio
 
         for src, dst in videos:
             with amp:
@@ -231,8 +232,6 @@ def _translate_group(
 
 
 def _write_page(out_dir: Path, rows: list[dict[str, Any]], *, reconstruction: bool) -> Path:
-    from ..report import write_results_page
-
     columns = [("image", "name", "text"), ("real", "real", "image"), ("fake", "fake", "image")]
     if reconstruction:
         columns.append(("reconstruction", "rec", "image"))

@@ -19,6 +19,7 @@ from ..config import Config
 from ..methods import DIRECTIONS, Method, get_method
 from ..nn import ResnetGenerator, UnetGenerator, load_official, with_channels
 from ..safe_load import load_tensors
+from ..weights.pretrained import resolve_pretrained
 from ..checkpoint import FORMAT, CheckpointError, checked_checkpoint, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -30,13 +31,11 @@ log = logging.getLogger(__name__)
 
 def resolve_source(source: str | Path) -> Path:
     """The file or folder `source` names: an existing path, or an official pretrained model's name
-    (downloaded into the cache on first use, see `cyclegan.hub.pretrained`)."""
+    (downloaded into the cache on first use, see `cyclegan.weights.pretrained`)."""
     path = Path(source)
     if path.exists():
         return path
     if isinstance(source, str) and "/" not in source and "\\" not in source and not path.suffix:
-        from ..hub.pretrained import resolve_pretrained  # lazy: the download code only for a name
-
         return resolve_pretrained(source)  # raises ValueError with the valid names for an unknown one
     raise CheckpointError(f"{source} does not exist; give a run dir, a checkpoint or .pth file, or a pretrained name")
 

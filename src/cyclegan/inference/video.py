@@ -23,7 +23,7 @@ from .tiling import translate_tiled
 
 def _imageio():
     try:
-        import imageio.v2 as imageio
+        import imageio.v2 as imageio  # optional dependency (the video extra)
         import imageio_ffmpeg  # noqa: F401  (the ffmpeg binary the plugin needs)
     except ImportError:
         raise ImportError('video translation needs imageio and imageio-ffmpeg: pip install "cyclegan[video]"') from None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..config import Config, ConfigError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # for the annotations only: base imports nothing from here
     from .base import Method
 
 METHODS: dict[str, type[Method]] = {}

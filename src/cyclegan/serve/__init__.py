@@ -16,6 +16,6 @@ from typing import Any
 
 def create_app(*args: Any, **kwargs: Any):
     """`cyclegan.serve.app.create_app` (imported on call, so that importing this package needs no FastAPI)."""
-    from .app import create_app as _create_app
+    from .app import create_app as _create_app  # lazy: FastAPI is an optional dependency
 
     return _create_app(*args, **kwargs)

@@ -23,6 +23,7 @@ from ..config import ConfigError, load_yaml
 from ..data.image_io import find_images
 from ..inference import generator_channels, generators_from_checkpoint, load_generator, read_source, translate_tiled
 from ..methods import DIRECTIONS, get_method
+from ..weights.pretrained import PRETRAINED, is_pretrained_name
 from ..checkpoint import FORMAT, CheckpointError
 
 RUN_MARKERS = ("config.yaml", "losses.jsonl", "checkpoints")
@@ -52,8 +53,6 @@ def parse_sources(items: list[str]) -> list[Source]:
     Raises:
         ValueError: a path that does not exist or is not a run dir / generator file, or an unknown name.
     """
-    from ..hub.pretrained import PRETRAINED, is_pretrained_name
-
     sources, used = [], set()
     for item in items:
         path = Path(item)

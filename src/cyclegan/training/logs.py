@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 from ..data.image_io import save_image
+from ..report import write_run_page
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ def tensorboard_writer(run_dir: Path, resume_step: int | None) -> Any:
     On resume, events logged after the checkpoint's step are purged.
     """
     try:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # optional dependency (the tensorboard extra)
     except ImportError:
         return None
     purge = None if resume_step is None else resume_step + 1
@@ -83,10 +84,7 @@ def tensorboard_writer(run_dir: Path, resume_step: int | None) -> Any:
 
 
 def write_page(run_dir: Path) -> None:
-    from ..report import (
-        write_run_page,  # the report is optional polish: never kill training for it
-    )
-
+    # The page is optional polish: never kill training for it.
     try:
         write_run_page(run_dir)
     except Exception as e:  # noqa: BLE001

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..atomic import atomic_write_text
 from ..config import EvalConfig
+from ..weights import load_fid_inception
 from ..evaluation import default_metric, evaluate_model, is_better, metric_value, test_split
 
 logger = logging.getLogger(__name__)
@@ -50,8 +51,6 @@ class PeriodicEvaluation:
         self.test_a, self.test_b = test_split(cfg.data or dataroot)  # fails before training starts
         self.kwargs: dict[str, Any] = dict(channels_a=channels_a, channels_b=channels_b, max_images=cfg.max_images)
         if cfg.fid:
-            from ..weights import load_fid_inception
-
             self.kwargs["feature_model"] = load_fid_inception(cfg.inception_weights).to(device)
 
     def due(self, completed_epoch: int, total_epochs: int) -> bool:

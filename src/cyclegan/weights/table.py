@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..metrics import inception
+from ..names import PRETRAINED
 from ..nn import features
 from ..nn.generators import ResnetGenerator
 from ..nn.official import from_official
@@ -92,26 +93,6 @@ def _fixed(build: Callable[[], nn.Module]) -> Callable[[StateDict], nn.Module]:
 
 
 GENERATOR_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models"
-GENERATORS = (  # name (the file is NAME.pth), what it translates
-    ("apple2orange", "apple -> orange (ImageNet photos)"),
-    ("orange2apple", "orange -> apple (ImageNet photos)"),
-    ("summer2winter_yosemite", "summer -> winter Yosemite landscapes (Flickr)"),
-    ("winter2summer_yosemite", "winter -> summer Yosemite landscapes (Flickr)"),
-    ("horse2zebra", "horse -> zebra (ImageNet photos)"),
-    ("zebra2horse", "zebra -> horse (ImageNet photos)"),
-    ("monet2photo", "Monet painting -> landscape photo"),
-    ("style_monet", "landscape photo -> Monet painting style"),
-    ("style_cezanne", "landscape photo -> Cezanne painting style"),
-    ("style_ukiyoe", "landscape photo -> Ukiyo-e painting style"),
-    ("style_vangogh", "landscape photo -> Van Gogh painting style"),
-    ("sat2map", "aerial photo -> Google map (maps)"),
-    ("map2sat", "Google map -> aerial photo (maps)"),
-    ("cityscapes_photo2label", "street photo -> Cityscapes colour label map"),
-    ("cityscapes_label2photo", "Cityscapes colour label map -> street photo"),
-    ("facades_photo2label", "facade photo -> CMP Facades colour label map"),
-    ("facades_label2photo", "CMP Facades colour label map -> facade photo"),
-    ("iphone2dslr_flower", "iPhone flower photo -> DSLR photo (shallow depth of field)"),
-)
 FID_INCEPTION = "fid_inception"
 
 WEIGHTS: dict[str, Weights] = {
@@ -120,7 +101,7 @@ WEIGHTS: dict[str, Weights] = {
         *(
             Weights(name, "pretrained", f"{GENERATOR_URL}/{name}.pth", f"{name}.pth", None,
                     released_generator, official_filter, description=description)
-            for name, description in GENERATORS
+            for name, description in PRETRAINED.items()
         ),
         Weights("vgg16", "features", "https://download.pytorch.org/models/vgg16-397923af.pth", "vgg16-397923af.pth",
                 "397923af", _fixed(features.FEATURE_NETWORKS["vgg16"].build), features.checkpoint_filter_fn,

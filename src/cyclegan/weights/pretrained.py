@@ -12,7 +12,8 @@ from __future__ import annotations
 import difflib
 from pathlib import Path
 
-from ..weights import Weights, is_cached as _is_cached, of_kind, weights_file, weights_path, weights_url
+from .store import is_cached as _is_cached, weights_file, weights_path, weights_url
+from .table import Weights, of_kind
 
 ARCHITECTURE = "resnet_9blocks, ngf 64, instance norm"  # all released generators
 PRETRAINED: dict[str, Weights] = of_kind("pretrained")
