@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from cyclegan.data.synthetic import write_city_dataset
+from cyclegan.demo.city import write_city_dataset
 
 
 def run(nproc: int, data: Path, run_dir: Path, args: argparse.Namespace, threads: int) -> float:

@@ -11,7 +11,7 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from cyclegan.config import build_config
-from cyclegan.data.synthetic import write_city_dataset
+from cyclegan.demo.city import write_city_dataset
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from cyclegan import deploy
-from cyclegan.deploy import ExportError, MissingDependencyError, Translator, export_generator, read_metadata
+from cyclegan.deploy import ExportError, MissingDependencyError, PaddedGenerator, export_generator, read_metadata
 from cyclegan.inference import load_generator, translate_tensor
 from cyclegan.nn import build_generator
 
@@ -106,7 +106,7 @@ def exported(tmp_path_factory) -> dict:
 def test_translator_is_translate_tensor_in_pytorch(multiple):
     probe = PadProbe()
     probe.size_multiple = multiple
-    translator = Translator(probe, size_multiple=multiple)
+    translator = PaddedGenerator(probe, size_multiple=multiple)
     for h, w in [(1, 1), (2, 3), (3, 2), (7, 16), (17, 9), (37, 53), (130, 4)]:
         x = images(2, (1, h, w), seed=h * w)
         with torch.no_grad():

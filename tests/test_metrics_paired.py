@@ -137,7 +137,7 @@ def test_cli_paired_and_segmentation(tmp_path):
 
 def test_segmentation_metrics_on_synthetic_maps(tmp_path):
     """Map tiles scored against themselves with their own palette; a shifted copy scores lower."""
-    from cyclegan.data.synthetic import MAP_PALETTE, write_city_dataset
+    from cyclegan.demo.city import MAP_PALETTE, write_city_dataset
 
     root = write_city_dataset(tmp_path / "city", n_train=1, n_test=3, size=48, seed=3)
     palette = Palette(tuple(label.name for label in MAP_PALETTE), np.array(list(MAP_PALETTE.values()), np.uint8))

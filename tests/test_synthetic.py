@@ -1,4 +1,4 @@
-"""Tests for the procedural aerial <-> map dataset (cyclegan.data.synthetic)."""
+"""Tests for the procedural aerial <-> map dataset (cyclegan.demo.city)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cyclegan.data.synthetic import (
+from cyclegan.demo.city import (
     MAP_PALETTE, Label, generate_layout, render_aerial, render_city, render_map, write_city_dataset,
 )
 

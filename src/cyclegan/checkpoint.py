@@ -24,7 +24,7 @@ class CheckpointError(ValueError):
     """A file that is not a readable cyclegan checkpoint."""
 
 
-def resolve(path: str | Path) -> Path:
+def checkpoint_file(path: str | Path) -> Path:
     """A checkpoint file, or a run dir (its `checkpoints/latest.pt`)."""
     path = Path(path)
     if path.is_dir():
@@ -41,7 +41,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a checkpoint file or run dir safely (weights_only, onto the CPU) and check its `format`
     and `version`. A checkpoint of an earlier format (`methods.LEGACY_FORMATS`, e.g. the former CoGAN
     trainer's) is upgraded to the current layout in memory."""
-    file = resolve(path)
+    file = checkpoint_file(path)
     return checked_checkpoint(load_tensors(file, error=CheckpointError, message=f"cannot read {file} as a checkpoint"),
                               file)
 

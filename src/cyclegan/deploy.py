@@ -1,7 +1,7 @@
 """Export a generator for deployment outside Python: ONNX (onnxruntime, TensorRT, OpenVINO, ...) or
 TorchScript (LibTorch, C++).
 
-The exported model is a `Translator`: it does what `cyclegan.inference.translate_tensor` does, so it
+The exported model is a `PaddedGenerator`: it does what `cyclegan.inference.translate_tensor` does, so it
 takes images of any batch size, height and width and returns outputs of exactly the input's size.
 
     input   float32 (N, C_in, H, W) in [-1, 1]:  x = (pixel / 255 - 0.5) / 0.5
@@ -13,7 +13,7 @@ pads the input to the generator's size multiple (reflection, split evenly, or re
 pad is too big for reflection), runs the generator and crops back. The padding is written as
 index arithmetic on tensors, without Python branches on the size, so that both exporters keep every
 size symbolic: the dynamo ONNX exporter (`torch.onnx.export(dynamo=True)`), and TorchScript (the
-generator traced, since it has no size-dependent logic, inside a scripted `Translator`).
+generator traced, since it has no size-dependent logic, inside a scripted `PaddedGenerator`).
 
 Every export is checked before it is written: the exported model is run on an input whose size and
 batch differ from the example it was exported with and compared with `translate_tensor`.
@@ -70,7 +70,7 @@ def _pad_index(n: int, padded: int, before: int) -> torch.Tensor:
     """Source index of each of `padded` positions when a side of `n` gets `before` pixels in front.
 
     Reflection (no edge repeat) where every pad is smaller than `n`, else replication: the same
-    choice as `cyclegan.inference._pad_dim`, made with tensor ops so that exporters keep it dynamic.
+    choice as `cyclegan.inference.translate._pad_dim`, made with tensor ops so that exporters keep it dynamic.
     """
     i = torch.arange(padded) - before  # (padded,) positions relative to the image, -before..n+after-1
     reflect = (n - 1) - ((n - 1) - i.abs()).abs()  # mirror at 0 and at n - 1; valid on [1-n, 2n-2]
@@ -79,7 +79,7 @@ def _pad_index(n: int, padded: int, before: int) -> torch.Tensor:
     return torch.where(reflect_ok, reflect, replicate)
 
 
-class Translator(nn.Module):
+class PaddedGenerator(nn.Module):
     """A generator that takes (N, C, H, W) images of any size: pad to its size multiple, run, crop back.
 
     Matches `translate_tensor` exactly in PyTorch; written so that `torch.export`/`torch.onnx.export`
@@ -123,7 +123,7 @@ def export_generator(
     opset: int | None = None,
     metadata: Mapping[str, str] | None = None,
 ) -> Path:
-    """Export `generator` wrapped in a `Translator` to an ONNX or TorchScript file.
+    """Export `generator` wrapped in a `PaddedGenerator` to an ONNX or TorchScript file.
 
     The generator is copied to the CPU in eval mode (the caller's module is not changed); its
     `size_multiple` attribute (default 1) sets the padding. The export is checked against
@@ -202,7 +202,7 @@ def _export_onnx(
         with _quiet("torch.onnx", "onnxscript", "onnx_ir"), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             program = torch.onnx.export(
-                Translator(net, size_multiple=multiple).eval(), (example,), dynamo=True, verbose=False,
+                PaddedGenerator(net, size_multiple=multiple).eval(), (example,), dynamo=True, verbose=False,
                 input_names=["input"], output_names=["output"], dynamic_shapes=(dims,), opset_version=opset,
             )
     except Exception as e:
@@ -234,7 +234,7 @@ def _export_torchscript(
             # which depends on the (fixed) channel count only.
             warnings.simplefilter("ignore")
             traced = torch.jit.trace(net, padded, check_trace=False)
-            scripted = torch.jit.script(Translator(traced, size_multiple=multiple).eval())
+            scripted = torch.jit.script(PaddedGenerator(traced, size_multiple=multiple).eval())
             buffer = io.BytesIO()
             torch.jit.save(scripted, buffer, _extra_files={EXTRA_FILE: json.dumps(meta, indent=1)})
     except Exception as e:

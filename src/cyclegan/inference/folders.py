@@ -35,7 +35,7 @@ VIDEO_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v")
 
 
 @dataclass
-class Translated:
+class TranslationReport:
     """What `translate_paths` did: `written, failed = translate_paths(...)` still works."""
 
     written: list[Path] = field(default_factory=list)  # output files, in input order
@@ -129,7 +129,7 @@ def translate_paths(
     page: bool = False,
     precision: str = "fp32",
     progress: bool = True,
-) -> Translated:
+) -> TranslationReport:
     """Translate image files, folders (recursively) and video files into `out_dir`.
 
     Outputs keep the input's name with the suffix of `image_format` (PNG by default, lossless) and,
@@ -166,7 +166,7 @@ def translate_paths(
     options = save_options(suffix, quality)
     if channels_in is None:
         channels_in = generator_channels(generator)[0]
-    result = Translated()
+    result = TranslationReport()
     todo = []
     for src, dst in plan(inputs, out_dir, suffix=suffix):
         if skip_existing and dst.exists():

@@ -19,7 +19,7 @@ from ..config import Config
 from ..methods import DIRECTIONS, Method, get_method
 from ..nn import ResnetGenerator, UnetGenerator, load_official, with_channels
 from ..safe_load import load_tensors
-from ..weights.pretrained import resolve_pretrained
+from ..weights.pretrained import download_pretrained
 from ..checkpoint import FORMAT, CheckpointError, checked_checkpoint, load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -29,14 +29,14 @@ log = logging.getLogger(__name__)
 # Loading
 
 
-def resolve_source(source: str | Path) -> Path:
+def source_path(source: str | Path) -> Path:
     """The file or folder `source` names: an existing path, or an official pretrained model's name
     (downloaded into the cache on first use, see `cyclegan.weights.pretrained`)."""
     path = Path(source)
     if path.exists():
         return path
     if isinstance(source, str) and "/" not in source and "\\" not in source and not path.suffix:
-        return resolve_pretrained(source)  # raises ValueError with the valid names for an unknown one
+        return download_pretrained(source)  # raises ValueError with the valid names for an unknown one
     raise CheckpointError(f"{source} does not exist; give a run dir, a checkpoint or .pth file, or a pretrained name")
 
 
@@ -64,7 +64,7 @@ def load_generator_pair(
     else None (an official `.pth` holds one generator). The source is read once."""
     if direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; choose one of: {', '.join(DIRECTIONS)}")
-    path = resolve_source(source)
+    path = source_path(source)
     obj = read_source(path)
     if obj.get("format") == FORMAT:
         model = method_from_checkpoint(obj, device)
@@ -81,7 +81,7 @@ def load_generator_pair(
 
 def read_source(source: str | Path) -> Mapping:
     """The cyclegan checkpoint (a run dir's latest, or a file) or official state dict `source` names."""
-    path = resolve_source(source)
+    path = source_path(source)
     return load_checkpoint(path) if path.is_dir() else _read_file(path)
 
 

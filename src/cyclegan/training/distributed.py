@@ -128,6 +128,15 @@ def mean_over_ranks(values: torch.Tensor) -> torch.Tensor:
     return values / dist.get_world_size()
 
 
+def broadcast_buffers(model: nn.Module) -> None:
+    """Give every rank rank 0's buffers (batch-norm running statistics), as DDP does before each
+    wrapped forward: a discriminator run frozen outside DDP updates its statistics on local data."""
+    if not dist.is_initialized():
+        return
+    for buffer in model.buffers():
+        dist.broadcast(buffer, src=0)
+
+
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()

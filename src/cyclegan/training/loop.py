@@ -270,7 +270,9 @@ def _train(
 
 def _check_ranks_agree(run: TrainingState) -> None:
     """Compare every rank's weights (sha256) and record it in `distributed.json`: data-parallel
-    ranks must end bit-identical, or the saved checkpoint would not be the run's model."""
+    ranks must end bit-identical, or the saved checkpoint would not be the run's model. Buffers are
+    rank 0's first (the checkpoint's), as DDP makes them at every wrapped forward."""
+    distributed.broadcast_buffers(run.model)
     prints = distributed.gather_fingerprints(run.model)
     if not run.ctx.is_main:
         return

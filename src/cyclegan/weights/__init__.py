@@ -18,37 +18,19 @@ Layering: this package imports `nn`, `metrics`, `safe_load` and `atomic` only; `
 never import it (they define networks; whoever needs downloaded weights gets them here).
 """
 
-from ..nn.state_dicts import WeightsError
-from .download import DownloadError, cache_dir
-from .networks import (
-    feature_weights_path,
-    fid_weights_path,
-    load_feature_extractor,
-    load_feature_network,
-    load_fid_inception,
-)
-from .store import ENV_MIRROR, is_cached, load_weights, weights_file, weights_path, weights_url
-from .table import FID_INCEPTION, KINDS, WEIGHTS, Weights, get_weights, of_kind
+from ..lazy import lazy_exports
 
-__all__ = [
-    "ENV_MIRROR",
-    "FID_INCEPTION",
-    "KINDS",
-    "WEIGHTS",
-    "DownloadError",
-    "Weights",
-    "WeightsError",
-    "cache_dir",
-    "feature_weights_path",
-    "fid_weights_path",
-    "get_weights",
-    "is_cached",
-    "load_feature_extractor",
-    "load_feature_network",
-    "load_fid_inception",
-    "load_weights",
-    "of_kind",
-    "weights_file",
-    "weights_path",
-    "weights_url",
-]
+# Imported on first use: `weights.download` (stdlib only) serves the datasets' downloads and the
+# CLI, whose --help must not import torch through this package.
+_EXPORTS = {
+    "WeightsError": ".nn.state_dicts", "DownloadError": "download", "cache_dir": "download",
+    "feature_weights_path": "networks", "fid_weights_path": "networks", "load_feature_extractor": "networks",
+    "load_feature_network": "networks", "load_fid_inception": "networks",
+    "ENV_MIRROR": "store", "is_cached": "store", "load_weights": "store", "weights_file": "store",
+    "weights_path": "store", "weights_url": "store",
+    "FID_INCEPTION": "table", "KINDS": "table", "WEIGHTS": "table", "Weights": "table", "get_weights": "table",
+    "of_kind": "table",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
+__all__ = sorted(_EXPORTS)

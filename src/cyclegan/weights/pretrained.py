@@ -52,11 +52,6 @@ def download_pretrained(name: str, *, force: bool = False, progress: bool = True
     return weights_file(get_pretrained(name).name, progress=progress, force=force)
 
 
-def resolve_pretrained(name: str) -> Path:
-    """The local file of an official generator, downloading it on first use (for `load_generator`)."""
-    return download_pretrained(name)
-
-
 def get_pretrained(name: str) -> Weights:
     """The table entry for `name`; ValueError listing the valid names (and close matches) if unknown."""
     if name in PRETRAINED:

@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import build_config
-from .data.image_io import find_images, load_image, save_image, to_tensor
-from .data.synthetic import write_city_dataset
-from .inference import load_generator, translate_tensor
-from .report import write_results_page
-from .device import resolve_device
-from .training.loop import train
+from ..config import build_config
+from ..data.image_io import find_images, load_image, save_image, to_tensor
+from ..device import resolve_device
+from ..inference import load_generator, translate_tensor
+from ..report import write_results_page
+from ..training.loop import train
+from .city import write_city_dataset
 
 logger = logging.getLogger(__name__)
 
