@@ -110,3 +110,16 @@ def test_a_corrupt_image_does_not_stop_training(tmp_path):
     assert "00001.png" in result.stderr and "skipped" in result.stderr
     ckpt = load_checkpoint(run)
     assert ckpt["progress"]["step"] == 12 and ckpt["progress"]["skipped"] >= 2  # once per epoch
+
+
+def test_train_precision_option_sets_the_config_and_cannot_change_a_resumed_run(tmp_path, capsys):
+    from cyclegan.cli import main
+
+    data, run = tiny_dataset(tmp_path / "data"), tmp_path / "run"
+    sets = [a for o in TINY for a in ("--set", o)]
+    assert main(["train", str(data), "--run-dir", str(run), *sets, "--precision", "bf16", "--max-steps", "1",
+                 "--no-progress"]) == 0
+    assert load_checkpoint(run)["config"]["train"]["precision"] == "bf16"
+    with pytest.raises(SystemExit):
+        main(["train", "--resume", str(run), "--precision", "fp32"])
+    assert "cannot change a resumed run" in capsys.readouterr().err

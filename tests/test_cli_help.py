@@ -18,10 +18,10 @@ from helpers import cli_environ
 
 HEAVY = ("torch", "numpy", "PIL")
 HELP_SECONDS = 3.0  # generous: a --help that imports torch takes several seconds
-# train and demo keep option texts of their own (train's DATAROOT and --run-dir say more than the
-# shared ones); every other command uses cli/options.py.
+# Every command takes its shared options from cli/options.py (train's --run-dir is the run dir that
+# --resume DIR and `evaluate run` name, not an output location of its own kind).
 IMPORTS_TORCH: set[str] = set()
-OWN_OPTIONS = {"train", "demo"}
+OWN_OPTIONS: set[str] = set()
 
 
 def walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], argparse.ArgumentParser]]:

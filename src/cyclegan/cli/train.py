@@ -6,9 +6,12 @@ import argparse
 import os
 from pathlib import Path
 
+from .options import add_config, add_dataroot, add_device, add_out, add_precision, add_resume, add_set
+
 EPILOG_TRAIN = """examples:
   cyclegan train datasets/maps --run-dir runs/maps --config maps_128
   cyclegan train datasets/horse2zebra --run-dir runs/h2z --set model.ngf=32 --set optim.n_epochs=50
+  cyclegan train datasets/maps --run-dir runs/cogan --config cogan
   cyclegan train --resume runs/maps --max-steps 20000
 presets: {presets}"""
 
@@ -17,18 +20,20 @@ def add_train(sub: argparse._SubParsersAction) -> None:
     from ..config import list_presets  # lazy: keeps --help fast
 
     p = sub.add_parser(
-        "train", help="train a CycleGAN on DATAROOT/trainA + trainB, or resume a run",
-        description="Train a CycleGAN. A new run needs DATAROOT and --run-dir; --resume DIR continues a run exactly.",
+        "train", help="train a CycleGAN (or any model.method) on DATAROOT/trainA + trainB, or resume a run",
+        description="Train a CycleGAN, or another method (--set model.method=NAME, or its preset: --config pix2pix, "
+        "--config cogan). A new run needs DATAROOT and --run-dir; --resume DIR continues a run exactly.",
         epilog=EPILOG_TRAIN.format(presets=", ".join(list_presets())),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("dataroot", nargs="?", help="dataset folder with trainA/ and trainB/ (on --resume: optional, overrides the recorded one)")
+    add_dataroot(p, default="on --resume, the run's recorded one")
     p.add_argument("--run-dir", help="folder for config, logs, samples, checkpoints and index.html")
-    p.add_argument("--config", action="append", default=[], metavar="FILE_OR_PRESET", help="YAML config file or preset name; repeatable, later ones win")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides", help="override one config field, e.g. model.ngf=32; repeatable")
-    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR from its latest checkpoint")
+    add_config(p)
+    add_set(p)
+    add_precision(p, default=None, default_help="the config's train.precision, fp32")
+    add_resume(p)
     p.add_argument("--max-steps", type=int, metavar="N", help="stop once the run's total step count reaches N (also across resumes)")
-    p.add_argument("--device", help="auto (default: CUDA if available), cpu, cuda, cuda:N")
+    add_device(p, default=None)
     p.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     p.set_defaults(run=cmd_train)
 
@@ -39,9 +44,9 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
         description="Needs no data and no network: draws a synthetic aerial-photo <-> map dataset, trains on it "
         "unpaired for a few minutes, translates held-out tiles and writes DIR/index.html.",
     )
-    p.add_argument("--out", default="cyclegan-demo", help="output folder (default ./cyclegan-demo)")
+    add_out(p, "output folder (default ./cyclegan-demo)", default="cyclegan-demo")
     p.add_argument("--steps", type=int, help="training steps (default: the demo preset's schedule)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N")
+    add_device(p)
     p.set_defaults(run=cmd_demo)
 
 
@@ -51,8 +56,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..training.loop import train
 
     if args.resume:
-        if args.config or args.overrides:
-            parser.error("--config/--set cannot change a resumed run (its config is in the checkpoint)")
+        if args.config or args.overrides or args.precision:
+            parser.error("--config/--set/--precision cannot change a resumed run (its config is in the checkpoint)")
         run_dir = Path(args.resume)
         if args.run_dir and Path(args.run_dir) != run_dir:
             parser.error("--resume DIR already names the run dir; drop --run-dir")
@@ -60,7 +65,8 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     else:
         if not args.dataroot or not args.run_dir:
             parser.error("a new run needs DATAROOT and --run-dir (or use --resume DIR)")
-        cfg = build_config(args.config, args.overrides)
+        precision = [f"train.precision={args.precision}"] if args.precision else []
+        cfg = build_config(args.config, [*precision, *args.overrides])
         run_dir = Path(args.run_dir)
         train(args.dataroot, run_dir, cfg, max_steps=args.max_steps, device=args.device, progress=not args.no_progress)
     if os.environ.get("RANK", "0") == "0":  # under torchrun, rank 0 speaks for the job
