@@ -21,7 +21,7 @@ from cyclegan.inference import load_generator
 from cyclegan.losses import gan_loss
 from cyclegan.methods import build_method
 from cyclegan.pool import ImagePool
-from cyclegan.checkpoint import CheckpointError, load_checkpoint
+from cyclegan.checkpoint import load_checkpoint
 from cyclegan.training.loop import train
 from cyclegan.training.state import build_optimizers
 from cyclegan.training.step import train_step

@@ -89,15 +89,21 @@ def test_two_ranks_of_batch_1_match_one_process_of_batch_2(tmp_path):
          "--max-steps", "3", *sets(*common, "data.batch_size=2")], capture_output=True, text=True)
     assert single.returncode == 0, single.stderr[-3000:]
     logs = [[json.loads(x) for x in (tmp_path / d / "losses.jsonl").read_text().splitlines()] for d in ("ddp", "one")]
+    # Step 1 starts from the same weights: its losses agree up to summation order. Adam's first update
+    # is lr * g / (|g| + eps), i.e. +-lr for every weight whose gradient is not ~0, so a weight whose
+    # gradient is rounding noise moves either way and later losses drift apart slightly (a few 1e-4
+    # here, depending on the CPU's kernels): they are compared loosely.
     for ddp, one in zip(*logs):
+        rel = 1e-5 if ddp["step"] == 1 else 2e-3
         for k in ("g_ab", "g_ba", "cycle_a", "cycle_b", "idt_ab", "idt_ba", "d_a", "d_b"):
-            assert ddp[k] == pytest.approx(one[k], rel=1e-4), (ddp["step"], k)
-    # Adam's first steps move every weight by about +-lr (2e-4) whatever its gradient's size, so a
-    # weight whose gradient is near zero flips with rounding noise; the others must agree closely.
+            assert ddp[k] == pytest.approx(one[k], rel=rel), (ddp["step"], k)
+    # The weights after 3 steps: all but a few conv weights agree within 1e-4 (measured: 99.99 %; a
+    # weight whose step-1 gradient was noise is 2 lr = 4e-4 off). A process stepping on its own image
+    # without the other's gradient ends with only ~30 % of them within 1e-4 of the batch-2 run.
     nets = [load_checkpoint(tmp_path / d)["nets"] for d in ("ddp", "one")]
     diffs = torch.cat([(w - nets[1][n][k]).abs().flatten() for n in nets[0] for k, w in nets[0][n].items()
                        if w.dim() > 1])  # conv weights (biases before instance norm get only noise)
-    assert (diffs < 1e-5).float().mean() > 0.97 and diffs.max() < 3 * 2 * 2e-4
+    assert (diffs < 1e-4).float().mean() > 0.99
 
 
 def test_resume_across_world_sizes(tmp_path):

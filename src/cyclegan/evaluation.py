@@ -15,16 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .checkpoint import FORMAT, CheckpointError
 from .config import Config
 from .data.image_io import DataError, files_by_name, find_images, image_name, load_image, tensor_to_uint8, to_tensor
 from .inference.loading import method_from_checkpoint, read_source
 from .inference.translate import translate_tensor
-from .checkpoint import FORMAT, CheckpointError
 from .methods import DIRECTIONS, Method
 from .metrics.fid import fid, fid_from_features, inception_features, save_statistics, statistics
 from .metrics.kid import kid

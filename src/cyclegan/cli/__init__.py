@@ -12,8 +12,7 @@ import argparse
 import logging
 import os
 import sys
-
-from collections.abc import Callable
+from typing import NoReturn
 
 from .. import __version__
 from ..config import ConfigError
@@ -66,5 +65,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
+def run() -> NoReturn:
+    """The `cyclegan` command (and `python -m cyclegan`): `main`'s status as the exit status."""
+    code = main()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # a torchrun worker
+        # Its files are written and closed; skip the interpreter's finalisation, during which gloo's
+        # worker threads may still release a finished collective's tensors and abort the process
+        # ("terminate called without an active exception", pytorch/pytorch#179291).
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -139,7 +139,6 @@ def cmd_segmentation(args: argparse.Namespace, parser: argparse.ArgumentParser) 
 
 def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # lazy: keeps --help fast
-    # lazy: keeps --help fast
     from ..device import resolve_device
     from ..evaluation import evaluate_checkpoint
     from ..training.logs import write_page
