@@ -76,7 +76,7 @@ def test_paired_metrics_match_names_across_suffixes(tmp_path):
     assert r.count == 2 and r.unmatched == ["orphan"]
     assert r.per_image["a"]["l1"] == 0 and r.per_image["sub/b"]["l1"] == 10
     assert r.means["l1"] == 5 and r.means["psnr"] == pytest.approx((PSNR_MAX + psnr(const(30), const(20))) / 2)
-    with pytest.raises(ValueError, match="same name"):
+    with pytest.raises(ValueError, match="pairs with one"):
         paired_metrics(fake / "sub", real)
 
 

@@ -23,7 +23,7 @@ from torch import nn
 
 from .checkpoint import FORMAT, CheckpointError
 from .config import Config
-from .data.image_io import DataError, files_by_name, find_images, image_name, load_image, tensor_to_uint8, to_tensor
+from .data.image_io import DataError, files_by_pair_key, find_images, load_image, pair_key, tensor_to_uint8, to_tensor
 from .inference.loading import method_from_checkpoint, read_source
 from .inference.translate import translate_tensor
 from .methods import DIRECTIONS, Method
@@ -58,7 +58,7 @@ def _scores_one_way(
         fake = tensor_to_uint8(y)
         if reconstructor is not None:
             cycle.append(l1(tensor_to_uint8(translate_tensor(reconstructor, y)), np.asarray(image)))
-        reference = references.get(image_name(path, source_dir))
+        reference = references.get(pair_key(path, source_dir))
         if reference is not None:
             real = load_image(reference, channels_out)
             if real.size == image.size:  # a pair of another size is not a pixel-aligned ground truth
@@ -97,7 +97,7 @@ def evaluate_generators(
         gen.eval()
         if rec is not None:
             rec.eval()
-        references = files_by_name(ref_dir)
+        references = files_by_pair_key(ref_dir)
         scores, fakes = _scores_one_way(gen, rec, source_dir, sources, references, channels_in=cin, channels_out=cout,
                                         collect=feature_model is not None)
         if feature_model is not None:

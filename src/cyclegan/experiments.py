@@ -112,8 +112,9 @@ def reproduce(
     and `out/results.md` and returns the rows.
     """
     # lazy (here and below): keeps the torch-free tables importable by the CLI's --help
-    from .evaluation import evaluate_checkpoint
     from .checkpoint import load_checkpoint
+    from .data.image_io import paired_files
+    from .evaluation import evaluate_checkpoint
     from .training.loop import train
 
     if experiment not in EXPERIMENTS:
@@ -127,6 +128,8 @@ def reproduce(
         raise ValueError(f"unknown variant(s) {', '.join(map(repr, unknown))}; choose from: {', '.join(table)}")
     data, out = Path(data), Path(out)
     cfgs = {name: variant_config(experiment, name, budget, configs, overrides) for name in chosen}
+    if segmentation:  # photo -> labels is scored against testB's label maps: fail before any training
+        paired_files(data / "testA", data / "testB")
     rows = []
     for name in chosen:
         run_dir = out / slug(name)

@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from cyclegan.config import DataConfig
-from cyclegan.data.image_io import DataError, files_by_name, find_images, load_image
+from cyclegan.data.image_io import DataError, files_by_pair_key, find_images, load_image
 from cyclegan.data.transforms import apply_transform, check_config, sample_params
 from cyclegan.data.unaligned import Key, first_readable, item_rng, parse_key
 
@@ -55,11 +55,11 @@ class AlignedDataset(Dataset):
         if not (folder_a.is_dir() and folder_b.is_dir()):
             raise DataError(f"expected paired data in {side_by_side} (A|B side by side in each image) or in "
                             f"{folder_a} and {folder_b} (pairs share a file name)")
-        a, b = files_by_name(folder_a), files_by_name(folder_b)
+        a, b = files_by_pair_key(folder_a), files_by_pair_key(folder_b)
         names = sorted(set(a) & set(b))
         if not names:
-            raise DataError(f"no image in {folder_a} has a partner of the same name in {folder_b}; "
-                            "data.mode=aligned needs pairs (or use data.mode=unaligned)")
+            raise DataError(f"no image in {folder_a} pairs with one in {folder_b} (pairs share a name, up to a "
+                            "trailing _A/_B); data.mode=aligned needs pairs (or use data.mode=unaligned)")
         unpaired = len(a) + len(b) - 2 * len(names)
         if unpaired:
             logger.warning("%d images in %s / %s have no partner of the same name and are left out",

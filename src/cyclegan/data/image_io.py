@@ -8,6 +8,7 @@ clear errors for the files that the official code would crash on or silently mis
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -57,15 +58,62 @@ def find_images(folder: str | Path, *, recursive: bool = True, max_count: int | 
 
 
 def image_name(path: Path, folder: Path) -> str:
-    """The name that pairs an image with its counterpart: its path relative to `folder` without the
-    suffix (`sub/1`), so a `.png` output matches a `.jpg` reference."""
+    """An image's name under `folder`: its relative path without the suffix (`sub/1`)."""
     return path.relative_to(folder).with_suffix("").as_posix()
 
 
-def files_by_name(folder: str | Path) -> dict[str, Path]:
-    """Image files under `folder` keyed by `image_name`."""
+# What the official scripts append to the name a pair shares: `prepare-cityscapes` (like the
+# official script and the maps/facades zips) writes `testA/12_A.jpg` beside `testB/12_B.jpg`, and
+# the official test.py saves `12_real_A.png` and `12_fake_B.png`.
+_PAIR_SUFFIX = re.compile(r"(?:_(?:real|fake))?(?:_[AB])?$")
+
+
+def pair_key(path: Path, folder: Path) -> str:
+    """The name that pairs an image with its counterpart: `image_name` without a trailing `_A`/`_B`,
+    `_real`/`_fake` or both (`12_A`, `12_fake_B` and `12` all pair as `12`), so a `.png` output
+    matches its `.jpg` reference whichever convention named them. A reconstruction (`12_rec_A`)
+    pairs as `12_rec`, which nothing else is named."""
+    name = image_name(path, folder)
+    head, _, stem = name.rpartition("/")
+    key = _PAIR_SUFFIX.sub("", stem) or stem  # a file named just `A` stays `A`
+    return f"{head}/{key}" if head else key
+
+
+def files_by_pair_key(folder: str | Path, *, max_count: int | None = None) -> dict[str, Path]:
+    """Image files under `folder` keyed by `pair_key`.
+
+    Raises:
+        DataError: the folder is missing or holds no image, or two of its files share a key (the
+            message names both: e.g. `12_real_A.png` and `12_fake_B.png` in one folder).
+    """
     folder = Path(folder)
-    return {image_name(p, folder): p for p in find_images(folder)}
+    keyed: dict[str, Path] = {}
+    for p in find_images(folder, max_count=max_count):
+        k = pair_key(p, folder)
+        if k in keyed:
+            raise DataError(f"{keyed[k].name} and {p.name} in {folder} both pair as {k!r}: a folder of a pair holds "
+                            "one image per name (keep only the outputs, e.g. the *_fake_B files, in it)")
+        keyed[k] = p
+    return keyed
+
+
+def paired_files(folder_a: str | Path, folder_b: str | Path, *, max_count: int | None = None,
+                 ) -> list[tuple[Path, Path]]:
+    """(a, b) images of two folders that share a `pair_key`, sorted by it; the first `max_count` of them.
+
+    Raises:
+        DataError: a folder is missing or empty, a folder holds two files of one key, or no file
+            pairs (the message names an example file of each folder).
+    """
+    a, b = files_by_pair_key(folder_a), files_by_pair_key(folder_b)
+    keys = sorted(set(a) & set(b))
+    if not keys:
+        ex_a, ex_b = (min(f, key=str).relative_to(d).as_posix() for f, d in
+                      ((a.values(), Path(folder_a)), (b.values(), Path(folder_b))))
+        raise DataError(f"no image in {folder_a} pairs with one in {folder_b} (e.g. {ex_a} vs {ex_b}): pairs share a "
+                        "name, up to a trailing _A/_B, _real/_fake (12.jpg, 12_A.jpg and 12_fake_B.png pair)")
+    keys = keys[:max_count] if max_count else keys
+    return [(a[k], b[k]) for k in keys]
 
 
 def _to_8bit(img: Image.Image) -> Image.Image:

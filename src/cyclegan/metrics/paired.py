@@ -8,7 +8,9 @@ Per image, on uint8 pixels (0-255):
   (scikit-image's `structural_similarity(gaussian_weights=True, sigma=1.5,
   use_sample_covariance=False, data_range=255, channel_axis=-1)`, checked against it);
 - the maps protocol of the literature (GcGAN, Fu et al. CVPR 2019, `evaluation/evaluate_maps.py`;
-  used for the CycleGAN aerial->map numbers): both images resized to 256x256 with PIL's bilinear filter,
+  used for the CycleGAN aerial->map numbers): both images resized to 256x256 with OpenCV's INTER_LINEAR
+  (reimplemented bit for bit: `resize_linear`; PIL's bilinear antialiases when it shrinks, so on the
+  600 px official maps it gives other numbers),
   `rmse` = sqrt(sum over pixels and channels of diff² / 256²), and `acc@δ` = the share of pixels whose
   largest absolute channel difference is below δ (δ = 5 as that script; δ = 10 as well).
 
@@ -29,13 +31,14 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from ..atomic import atomic_write_text
-from ..data.image_io import files_by_name, image_name, load_image
+from ..data.image_io import find_images, image_name, load_image, paired_files
 
 PSNR_MAX = 100.0  # dB reported for identical images (MSE 0), so means and JSON stay finite
 MAPS_SIZE = 256
 MAPS_DELTAS = (5, 10)
 SSIM_SIGMA, SSIM_TRUNCATE = 1.5, 3.5  # a Gaussian window of radius int(3.5 * 1.5 + 0.5) = 5, i.e. 11x11
 SSIM_K1, SSIM_K2 = 0.01, 0.03
+_COEF_SCALE = 2048  # OpenCV's INTER_RESIZE_COEF_SCALE: resize weights in 11-bit fixed point
 
 
 def _float(image: np.ndarray) -> np.ndarray:
@@ -85,15 +88,37 @@ def ssim(fake: np.ndarray, real: np.ndarray) -> float:
     return float(np.mean(scores))
 
 
+def _linear_taps(src: int, dst: int, *, clamp_weights: bool) -> tuple[np.ndarray, ...]:
+    """Source indices and 11-bit fixed-point weights of OpenCV's INTER_LINEAR, computed as it does:
+    float32 positions (d + 0.5) * src / dst - 0.5; along x a position outside the image takes the
+    edge pixel with weight 1, along y only the row index is clamped (both taps may be one row)."""
+    pos = ((np.arange(dst) + 0.5) * (1.0 / (dst / src)) - 0.5).astype(np.float32)
+    i0 = np.floor(pos).astype(np.int64)
+    frac = (pos - i0.astype(np.float32)).astype(np.float32)
+    if clamp_weights:
+        frac[(i0 < 0) | (i0 >= src - 1)] = 0
+    w0 = np.rint((np.float32(1) - frac) * np.float32(_COEF_SCALE)).astype(np.int64)
+    return np.clip(i0, 0, src - 1), np.clip(i0 + 1, 0, src - 1), w0, _COEF_SCALE - w0
+
+
+def resize_linear(image: np.ndarray, size: int) -> np.ndarray:
+    """`cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)` of a uint8 (H, W, C) image,
+    bit for bit (tests check it against OpenCV): the horizontal pass in exact integers, the
+    vertical one in the 16-bit arithmetic of OpenCV's SIMD path. Unlike PIL's bilinear filter it
+    does not antialias when it shrinks."""
+    h, w = image.shape[:2]
+    x0, x1, a0, a1 = _linear_taps(w, size, clamp_weights=True)
+    y0, y1, b0, b1 = _linear_taps(h, size, clamp_weights=False)
+    im = np.asarray(image, dtype=np.int64).reshape(h, w, -1)
+    rows = np.clip((im[:, x0] * a0[:, None] + im[:, x1] * a1[:, None]) >> 4, -32768, 32767)
+    out = ((rows[y0] * b0[:, None, None]) >> 16) + ((rows[y1] * b1[:, None, None]) >> 16)
+    return np.clip((out + 2) >> 2, 0, 255).astype(np.uint8).reshape(size, size, *image.shape[2:])
+
+
 def maps_scores(fake: np.ndarray, real: np.ndarray, deltas: Sequence[int] = MAPS_DELTAS) -> dict[str, float]:
     """The maps protocol for one image pair: `rmse` and `acc@δ` (a share in [0, 1]) after resizing
-    both uint8 RGB images to 256x256 (PIL bilinear)."""
-
-    def resized(image: np.ndarray) -> np.ndarray:
-        img = Image.fromarray(np.asarray(image, dtype=np.uint8))
-        return np.asarray(img.resize((MAPS_SIZE, MAPS_SIZE), Image.BILINEAR), dtype=np.float64)
-
-    diff = resized(fake) - resized(real)
+    both uint8 RGB images to 256x256 as the cited script does (OpenCV's INTER_LINEAR: `resize_linear`)."""
+    diff = resize_linear(fake, MAPS_SIZE).astype(np.float64) - resize_linear(real, MAPS_SIZE)
     if diff.ndim == 2:
         diff = diff[..., None]
     out = {"rmse": math.sqrt(float((diff**2).sum()) / MAPS_SIZE**2)}
@@ -140,37 +165,32 @@ class PairedResult:
 def matched_files(
     fake_dir: str | Path, real_dir: str | Path, *, max_images: int | None = None
 ) -> tuple[list[tuple[Path, Path]], list[str]]:
-    """(fake, real) file pairs matched by relative name without suffix, sorted, and the names of the
-    fake files that have no reference.
+    """(fake, real) file pairs matched by `pair_key` (`12_fake_B.png` pairs with `12_B.jpg`), sorted,
+    and the names of the fake files that have no reference.
 
     Raises:
-        DataError: a folder is missing or holds no image.
-        ValueError: no name matches.
+        DataError: a folder is missing or holds no image, a folder holds two files of one key, or
+            no file pairs.
     """
-    fakes, reals = files_by_name(fake_dir), files_by_name(real_dir)
-    names = sorted(set(fakes) & set(reals))
-    if not names:
-        raise ValueError(
-            f"no file in {fake_dir} has a reference of the same name in {real_dir} (e.g. {next(iter(fakes))!r} "
-            f"vs {next(iter(reals))!r}); paired metrics need the outputs named as their ground truth"
-        )
-    names = names[:max_images] if max_images else names
-    return [(fakes[n], reals[n]) for n in names], sorted(set(fakes) - set(reals))
+    pairs = paired_files(fake_dir, real_dir, max_count=max_images)
+    paired = {f for f, _ in pairs}
+    unmatched = [] if max_images else sorted(image_name(f, Path(fake_dir)) for f in find_images(fake_dir)
+                                              if f not in paired)
+    return pairs, unmatched
 
 
 def paired_metrics(
     fake_dir: str | Path, real_dir: str | Path, *, maps: bool = True, channels: int = 3,
     max_images: int | None = None,
 ) -> PairedResult:
-    """Score each image of `fake_dir` against the image of the same name (any suffix) in `real_dir`.
+    """Score each image of `fake_dir` against the image of `real_dir` it pairs with (`pair_key`).
 
     A fake image of another size than its reference is resized to the reference's size (bilinear)
     for L1/PSNR/SSIM; the maps protocol resizes both to 256x256 anyway. `maps=False` skips the maps
     protocol (it is always skipped for grayscale, `channels=1`).
 
     Raises:
-        DataError: a folder is missing or empty, or an image cannot be read.
-        ValueError: no file name matches between the folders.
+        DataError: a folder is missing or empty, an image cannot be read, or no file pairs.
     """
     pairs, unmatched = matched_files(fake_dir, real_dir, max_images=max_images)
     per_image = {}

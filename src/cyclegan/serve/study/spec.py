@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from ...data.image_io import find_images, image_name
+from ...data.image_io import find_images, pair_key
 
 SIDES = ("left", "right")
 
@@ -130,9 +130,9 @@ def _int(raw: dict, key: str, default: int, minimum: int | None) -> int:
 
 
 def _pairs(spec: StudySpec, folder: Path) -> dict[str, str]:
-    """fake relative name -> real relative name, for fakes whose name (without extension) has a real one."""
-    real = {image_name(spec.real / r, spec.real): r for r in spec.images(spec.real)}
-    return {f: real[n] for f in spec.images(folder) if (n := image_name(folder / f, folder)) in real}
+    """fake relative name -> real relative name, for fakes that pair with a real image (`pair_key`)."""
+    real = {pair_key(spec.real / r, spec.real): r for r in spec.images(spec.real)}
+    return {f: real[n] for f in spec.images(folder) if (n := pair_key(folder / f, folder)) in real}
 
 
 def plan_trials(spec: StudySpec, participant: int) -> list[Trial]:
