@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import os
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
+
+import pytest
 
 from cyclegan.config import build_config
 from cyclegan.demo.city import write_city_dataset
@@ -22,6 +26,14 @@ def cli_environ(env: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ if env is None else env)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SRC), env.get("PYTHONPATH")) if p)
     return env
+
+
+def optional_module(name: str) -> ModuleType:
+    """Import an optional dependency: missing means skip locally but fail in CI (CI=true), where the
+    `test` extra installs every optional dependency."""
+    if os.environ.get("CI", "").lower() == "true":
+        return importlib.import_module(name)
+    return pytest.importorskip(name)
 
 
 TINY = [

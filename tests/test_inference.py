@@ -65,13 +65,17 @@ def read(path: Path) -> np.ndarray:
 
 
 def test_official_fixture_output_matches_official_test(tmp_path):
+    """Bit for bit, as README claims. Measured (AMD EPYC, torch 2.13.0, 1 or 2 threads, PyTorch's
+    default oneDNN kernels): 0 of 18,432 values differ. The official `tensor2im` truncates, and 29 values
+    lie within 1e-3 of a level, so kernel rounding can move a value by one: PyTorch's native kernels
+    (3.4e-6 away from oneDNN's output) change 1 value by one level."""
     gen = load_generator(fixture("official_G_resnet9_ngf8.pth"))
     written, failed = translate_paths(gen, [fixture("translate_input.png")], tmp_path, progress=False)
     assert failed == [] and written == [tmp_path / "translate_input.png"]
     ours = read(written[0]).astype(int)
     expected = read(fixture("translate_expected.png")).astype(int)
     assert ours.shape == expected.shape == (64, 96, 3)
-    assert np.abs(ours - expected).max() <= 1
+    assert np.array_equal(ours, expected), f"{int((ours != expected).sum())} values differ, by up to {np.abs(ours - expected).max()}"
 
 
 def test_official_generators_are_recognised():
@@ -82,7 +86,7 @@ def test_official_generators_are_recognised():
         gen = official_generator(entry["state_dict"]).eval()
         with torch.no_grad():
             y = gen(entry["x"])
-        torch.testing.assert_close(y, entry["y"], atol=1e-5, rtol=0, msg=name)
+        torch.testing.assert_close(y, entry["y"], atol=1e-5 * entry["y"].abs().max().item(), rtol=0, msg=name)
         channels = 1 if name.endswith("_gray") else 3
         assert generator_channels(gen) == (channels, channels)
 

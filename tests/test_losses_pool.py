@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 import torch
 
@@ -49,6 +51,32 @@ def test_pool_fills_then_swaps_half_the_time():
         assert len(pool.images) == 3
     assert 0.4 < swapped / 197 < 0.6
     assert torch.equal(ImagePool(0).query(images[5]), images[5])  # size 0 disables the pool
+
+
+def test_pool_matches_the_official_image_pool():
+    """Replay of the official ImagePool.query on the same random stream (random.uniform(0, 1), then
+    random.randint(0, size - 1) when > 0.5): while filling, store and return; once full, either return a
+    stored image and store the new one in its place, or return the new image and keep the store."""
+    size, seed = 3, 5
+    pool, rng, stored = ImagePool(size, seed=seed), random.Random(seed), []
+    swaps = 0
+    for step in range(40):
+        batch = torch.stack([torch.full((1, 2, 2), float(2 * step + j)) for j in range(2)])  # (2, 1, 2, 2)
+        expected = []
+        for image in batch:
+            if len(stored) < size:
+                stored.append(image)
+                expected.append(image)
+            elif rng.uniform(0, 1) > 0.5:
+                i = rng.randint(0, size - 1)
+                expected.append(stored[i])
+                stored[i] = image
+                swaps += 1
+            else:
+                expected.append(image)
+        assert torch.equal(pool.query(batch), torch.stack(expected)), step
+        assert torch.equal(torch.cat(pool.images), torch.stack(stored)), step
+    assert 20 < swaps < 57  # both branches taken (77 draws)
 
 
 def test_pool_state_round_trip_continues_identically():

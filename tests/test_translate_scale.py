@@ -16,6 +16,7 @@ import cyclegan.inference.tiling as tiling
 from cyclegan.data.image_io import tensor_to_uint8
 from cyclegan.inference import load_generator, translate_paths, translate_tensor, translate_tiled
 from cyclegan.nn import build_generator, to_official
+from helpers import optional_module
 from test_inference import make_checkpoint, noise_image
 
 
@@ -182,7 +183,8 @@ def test_results_page_with_reconstructions(tmp_path):
 
 
 def test_video_frame_by_frame(tmp_path):
-    imageio = pytest.importorskip("imageio.v2")  # the video extra is installed in CI (test extra)
+    imageio = optional_module("imageio.v2")  # the video extra; CI installs it (the test extra)
+    optional_module("imageio_ffmpeg")  # imageio's mp4 reader and writer
     g = resnet(ngf=4, blocks="resnet_6blocks")
     frames = [np.roll(structured_image(48, 64, noise=0), 9 * i, axis=1) for i in range(6)]  # a panning shot
     src = tmp_path / "clip.mp4"
