@@ -3,7 +3,6 @@ and the maps protocol's resize against OpenCV's own."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +15,7 @@ from torch import nn
 from cyclegan.data.image_io import DataError, files_by_pair_key, pair_key, paired_files
 from cyclegan.metrics.paired import paired_metrics, resize_linear
 
-from helpers import tiny_dataset
+from helpers import optional_module, tiny_dataset
 
 
 def write(folder: Path, names: list[str], value: int = 100, size: int = 32) -> None:
@@ -82,7 +81,7 @@ def test_reproduce_segmentation_fails_before_training_without_pairs(tmp_path):
 
 
 # OpenCV is a test-only dependency: the protocol's resize is reimplemented, and checked here.
-cv2 = pytest.importorskip("cv2") if os.environ.get("CI") != "true" else __import__("cv2")
+cv2 = optional_module("cv2")
 
 
 @pytest.mark.parametrize("shape", [(128, 128, 3), (600, 600, 3), (37, 53, 3), (512, 512, 3), (1, 1, 3),
