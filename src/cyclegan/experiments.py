@@ -108,7 +108,7 @@ def reproduce(
     one is resumed, so re-running the command after a crash or Ctrl-C continues where it stopped.
     Scores come from `evaluation.evaluate_checkpoint` on the test split (paired metrics when it is
     paired, cycle error always), plus segmentation scores of the A -> B translations with
-    `segmentation` ("cityscapes" or a palette file) for photo -> labels. Writes `out/results.json`
+    `segmentation` ("cityscapes", "facades" or a palette file) for photo -> labels. Writes `out/results.json`
     and `out/results.md` and returns the rows.
     """
     # lazy (here and below): keeps the torch-free tables importable by the CLI's --help
@@ -189,21 +189,26 @@ def _segmentation_scores(run_dir: Path, data: Path, palette_name: str, max_test:
     # lazy: as above
     from .data.image_io import find_images
     from .inference import load_generator, translate_paths
-    from .metrics.segmentation import CITYSCAPES, Palette, segmentation_metrics
+    from .metrics.palette import palette_by_name
+    from .metrics.segmentation import segmentation_metrics
 
-    palette = CITYSCAPES if palette_name == "cityscapes" else Palette.from_file(palette_name)
+    palette = palette_by_name(palette_name)
     fakes = run_dir / "test_AtoB"
     generator = load_generator(run_dir, "AtoB", device or "cpu")  # any method's (CoGAN: latent search)
     translate_paths(generator, find_images(data / "testA", max_count=max_test), fakes, progress=False)
     s = segmentation_metrics(fakes, data / "testB", palette)
     return {"AtoB.pixel_accuracy": s.pixel_accuracy, "AtoB.class_accuracy": s.class_accuracy,
-            "AtoB.mean_iou": s.mean_iou}
+            "AtoB.mean_iou": s.mean_iou, "AtoB.class_accuracy_all": s.class_accuracy_all,
+            "AtoB.mean_iou_all": s.mean_iou_all}
 
 
 COLUMNS = [  # (key, header, as percent)
     ("AtoB.rmse", "A→B RMSE ↓", False), ("AtoB.acc@5", "A→B acc δ=5 ↑", True), ("AtoB.acc@10", "A→B acc δ=10 ↑", True),
-    ("AtoB.pixel_accuracy", "per-pixel acc. ↑", False), ("AtoB.class_accuracy", "per-class acc. ↑", False),
-    ("AtoB.mean_iou", "class IoU ↑", False),
+    ("AtoB.pixel_accuracy", "per-pixel acc. ↑", False),
+    ("AtoB.class_accuracy", "per-class acc. (mean over present classes) ↑", False),
+    ("AtoB.class_accuracy_all", "per-class acc. (mean over all classes) ↑", False),
+    ("AtoB.mean_iou", "class IoU (mean over present classes) ↑", False),
+    ("AtoB.mean_iou_all", "class IoU (mean over all classes) ↑", False),
     ("AtoB.l1", "A→B L1 ↓", False), ("AtoB.ssim", "A→B SSIM ↑", False),
     ("AtoB.cycle_l1", "A→B→A L1 ↓", False), ("BtoA.cycle_l1", "B→A→B L1 ↓", False),
 ]

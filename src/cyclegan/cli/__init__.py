@@ -21,6 +21,7 @@ from .evaluate import add_evaluate
 from .export import add_export
 from .hub import add_datasets, add_pretrained
 from .reproduce import add_reproduce
+from .scorer import add_scorer
 from .serve import add_serve
 from .style_transfer import add_style_transfer
 from .train import add_demo, add_train
@@ -35,8 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for add in (add_train, add_translate, add_demo, add_export, add_evaluate, add_reproduce, add_style_transfer,
-                add_serve, add_pretrained, add_datasets):
+    for add in (add_train, add_translate, add_demo, add_export, add_evaluate, add_scorer, add_reproduce,
+                add_style_transfer, add_serve, add_pretrained, add_datasets):
         add(sub)
     return parser
 

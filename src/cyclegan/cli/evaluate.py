@@ -1,9 +1,11 @@
-"""`cyclegan evaluate fid|kid|paired|segmentation|run`: score translations.
+"""`cyclegan evaluate fid|kid|paired|segmentation|fcn-score|run`: score translations.
 
 fid / kid: distribution metrics between two image sets (pytorch-fid compatible); paired: outputs
 against ground truth of the same names (L1, PSNR, SSIM, maps protocol); segmentation: label images
-against ground-truth labels (Cityscapes palette or a palette file); run: a trained run's generators on
-its test split (cycle error, and paired metrics / FID where they apply), recorded on its page.
+against ground-truth labels (a built-in palette or a palette file); fcn-score: generated photos
+segmented by a trained scorer (`cyclegan scorer train`) against the input label maps; run: a trained
+run's generators on its test split (cycle error, and paired metrics / FID where they apply),
+recorded on its page.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
-from .options import add_dataroot, add_device, add_inception_weights, add_json, add_max_images, positive_int
+from .options import (
+    add_dataroot, add_device, add_inception_weights, add_json, add_max_images, add_palette, positive_int,
+)
 
 EPILOG = """examples:
   cyclegan evaluate fid out/fake_B datasets/horse2zebra/testB
@@ -21,15 +26,18 @@ EPILOG = """examples:
   cyclegan evaluate kid out/fake_B datasets/horse2zebra/testB --json
   cyclegan evaluate paired out/fake_B datasets/maps/testB
   cyclegan evaluate segmentation out/fake_A datasets/cityscapes/testA
+  cyclegan evaluate segmentation out/fake_B ../shared/data/facades_128/testB --palette facades
+  cyclegan evaluate fcn-score out/fake_A ../shared/data/facades_128/testB --scorer facades_scorer.pt
   cyclegan evaluate run runs/maps --max-images 200
   cyclegan evaluate run runs/maps/checkpoints/best.pt datasets/maps --fid"""
 
 
 def add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "evaluate", help="score translations: FID/KID, paired metrics, segmentation, a run's test split",
-        description="Score translations: FID and KID on pytorch-fid's Inception features (numerically "
-        "pytorch-fid's FID), paired metrics against ground truth, segmentation scores of label maps, or a "
+        "evaluate", help="score translations: paired metrics, segmentation, FCN-score, FID/KID, a run's test split",
+        description="Score translations: paired metrics against ground truth (L1, PSNR, SSIM, maps protocol), "
+        "segmentation scores of generated label maps, the FCN-score of generated photos (a trained scorer "
+        "segments them), FID and KID on pytorch-fid's Inception features (numerically pytorch-fid's FID), or a "
         "trained run on its test split.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -68,15 +76,32 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     m = metrics.add_parser(
         "segmentation", help="label images against ground-truth labels: pixel/class accuracy, mean IoU",
         description="Map the colours of FAKE_DIR's label images and REAL_DIR's ground truth to the nearest "
-        "palette class, then score per-pixel accuracy, per-class accuracy and mean class IoU (FCN-score metrics).",
+        "palette class, then score per-pixel accuracy, per-class accuracy and class IoU (FCN-score metrics; the "
+        "class means both over present classes and over all classes). Void ground truth is ignored; pixels "
+        "predicted void or off-palette count as wrong.",
     )
     m.add_argument("fake", metavar="FAKE_DIR", help="generated label images")
     m.add_argument("real", metavar="REAL_DIR", help="ground-truth label images, same file names")
-    m.add_argument("--palette", metavar="FILE", help="`name R G B` per line, `name*` for void classes "
-                   "(default: the 19 Cityscapes classes + void)")
+    add_palette(m)
     add_max_images(m)
     add_json(m)
     m.set_defaults(run=cmd_segmentation)
+
+    m = metrics.add_parser(
+        "fcn-score", help="generated photos segmented by a trained scorer, against the input label maps",
+        description="The FCN-score (paper Sec. 5.1.1): resize each photo of FAKE_DIR to the scorer's input size, "
+        "predict its classes with the scorer (`cyclegan scorer train`), and score them against the label map of "
+        "the same name in LABEL_DIR (resized with nearest neighbour, colours mapped by the scorer's palette): "
+        "per-pixel accuracy, per-class accuracy and class IoU, averaged over present classes and over all "
+        "classes. The scorer's own scores on the real test photos are shown beside them.",
+    )
+    m.add_argument("fake", metavar="FAKE_DIR", help="generated photos (e.g. labels -> photo translations)")
+    m.add_argument("labels", metavar="LABEL_DIR", help="the label maps they were generated from, same file names")
+    m.add_argument("--scorer", required=True, metavar="FILE", help="a scorer file from `cyclegan scorer train`")
+    add_max_images(m)
+    add_device(m)
+    add_json(m)
+    m.set_defaults(run=cmd_fcn_score)
 
     m = metrics.add_parser(
         "run", help="a run's generators on its test split: cycle error, paired metrics, FID/KID",
@@ -121,19 +146,45 @@ def cmd_paired(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     return 0
 
 
-def cmd_segmentation(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..metrics.segmentation import CITYSCAPES, Palette, segmentation_metrics  # lazy: keeps --help fast
+def segmentation_table(*columns: Any, header: str = "value", headers: tuple[str, ...] = ()) -> str:
+    """`SegmentationScores` as a table, one column each; the row labels say the averaging."""
+    rows = [("metric", *(headers or (header,)))]
+    for i, (label, _) in enumerate(columns[0].rows()):
+        rows.append((label, *("-" if v != v else f"{v:.4f}" for v in (c.rows()[i][1] for c in columns))))
+    return _table(rows)
 
-    palette = Palette.from_file(args.palette) if args.palette else CITYSCAPES
+
+def cmd_segmentation(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    # lazy: keeps --help fast
+    from ..metrics.palette import palette_by_name
+    from ..metrics.segmentation import segmentation_metrics
+
+    palette = palette_by_name(args.palette)
     scores = segmentation_metrics(args.fake, args.real, palette, max_images=args.max_images)
     if args.json:
-        print(json.dumps({"fake": args.fake, "real": args.real, **scores.as_dict()}))
+        print(json.dumps({"fake": args.fake, "real": args.real, "palette": palette.name, **scores.as_dict()}))
         return 0
-    rows = [("metric", "value"), ("per-pixel accuracy", f"{scores.pixel_accuracy:.4f}"),
-            ("per-class accuracy", f"{scores.class_accuracy:.4f}"), ("mean class IoU", f"{scores.mean_iou:.4f}")]
-    rows += [(f"IoU {name}", "-" if v != v else f"{v:.4f}") for name, v in scores.per_class_iou.items()]
-    print(_table(rows))
-    print(f"{scores.images} image pairs")
+    print(segmentation_table(scores))
+    print(f"{scores.images} image pairs · {palette.name} palette")
+    return 0
+
+
+def cmd_fcn_score(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    # lazy: keeps --help fast
+    from ..device import resolve_device
+    from ..scorer import fcn_score, load_scorer
+
+    scorer = load_scorer(args.scorer)
+    scores = fcn_score(args.fake, args.labels, scorer, resolve_device(args.device), max_images=args.max_images)
+    real = scorer.real_scores
+    if args.json:
+        print(json.dumps({"fake": args.fake, "labels": args.labels, "scorer": args.scorer, **scores.as_dict(),
+                          "real_scores": real.as_dict() if real else None}))
+        return 0
+    print(segmentation_table(scores, *([real] if real else []),
+                             headers=("these photos", "real test photos")[:2 if real else 1]))
+    print(f"{scores.images} image pairs · scorer {args.scorer}: {scorer.palette.name} palette, "
+          f"{scorer.config.size} px" + (f"; real test photos: {real.images} images" if real else ""))
     return 0
 
 

@@ -6,6 +6,7 @@
     --precision P       the arithmetic of the networks: fp32, bf16 or fp16
     --device D          auto, cpu, cuda or cuda:N
     --resume DIR        a run to continue
+    --palette P         a label palette: cityscapes, facades or a palette file
 
 An old spelling stays accepted through `add_alias`: hidden from --help, it warns once on stderr.
 Choices come from the library's tables. Nothing here imports torch, numpy or PIL: every command's
@@ -19,7 +20,7 @@ import sys
 from typing import Any
 
 from ..config import CHOICES, list_presets
-from ..names import DIRECTIONS
+from ..names import DIRECTIONS, PALETTES
 
 PRECISIONS = CHOICES["train.precision"]
 DEVICE_HELP = "auto (default: CUDA if available), cpu, cuda, cuda:N"
@@ -136,6 +137,15 @@ def add_inception_weights(p: argparse.ArgumentParser) -> None:
 
 def add_json(p: argparse.ArgumentParser, *, instead_of: str = "a table") -> None:
     p.add_argument("--json", action="store_true", help=f"print JSON instead of {instead_of}")
+
+
+PALETTE_HELP = (f"label colours and class names: {', '.join(PALETTES)} (built in), or a palette file (.json or .yaml: "
+                "name, classes [{name, rgb, void}], max_distance; or `name R G B` lines)")
+
+
+def add_palette(p: argparse.ArgumentParser, *, default: str = "cityscapes") -> None:
+    """`--palette`: a built-in palette name or a palette file (metrics.palette.palette_by_name)."""
+    p.add_argument("--palette", default=default, metavar="NAME_OR_FILE", help=f"{PALETTE_HELP} (default: {default})")
 
 
 def add_no_progress(p: argparse.ArgumentParser) -> None:

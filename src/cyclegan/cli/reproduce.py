@@ -40,7 +40,7 @@ def add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--variants", nargs="+", metavar="NAME", help="only these variants (names as listed below)")
     add_max_images(p, aliases=("--max-test",))
     p.add_argument("--segmentation", metavar="PALETTE",
-                   help="also score A->B as label maps: 'cityscapes' or a palette file (photo -> labels)")
+                   help="also score A->B as label maps: 'cityscapes', 'facades' or a palette file (photo -> labels)")
     add_device(p, default=None)
     add_no_progress(p)
     add_json(p, instead_of="the table")
