@@ -138,4 +138,4 @@ def test_bad_inputs_give_one_line_errors(tmp_path):
     scorer = tmp_path / "scorer.pt"
     train_scorer(root, scorer, palette=palette, config=dataclasses.replace(TINY, epochs=1))
     res = cyclegan("evaluate", "fcn-score", other, root / "testB", "--scorer", scorer)
-    assert res.returncode == 1 and "no file in" in res.stderr and "Traceback" not in res.stderr
+    assert res.returncode == 1 and "pairs with one" in res.stderr and "Traceback" not in res.stderr
