@@ -26,8 +26,8 @@ EPILOG = """examples:
   cyclegan evaluate kid out/fake_B datasets/horse2zebra/testB --json
   cyclegan evaluate paired out/fake_B datasets/maps/testB
   cyclegan evaluate segmentation out/fake_A datasets/cityscapes/testA
-  cyclegan evaluate segmentation out/fake_B ../shared/data/facades_128/testB --palette facades
-  cyclegan evaluate fcn-score out/fake_A ../shared/data/facades_128/testB --scorer facades_scorer.pt
+  cyclegan evaluate segmentation out/fake_B datasets/facades_128/testB --palette facades
+  cyclegan evaluate fcn-score out/fake_A datasets/facades_128/testB --scorer facades_scorer.pt
   cyclegan evaluate run runs/maps --max-images 200
   cyclegan evaluate run runs/maps/checkpoints/best.pt datasets/maps --fid"""
 

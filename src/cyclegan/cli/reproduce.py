@@ -12,7 +12,7 @@ from .options import (
 )
 
 EPILOG = """examples:
-  cyclegan reproduce ablation ../shared/data/maps_128 --out runs/ablation          # small budget
+  cyclegan reproduce ablation datasets/maps_128 --out runs/ablation          # small budget
   cyclegan reproduce ablation datasets/cityscapes --out runs/ablation_city --budget paper \\
       --config cityscapes --segmentation cityscapes
   cyclegan reproduce baselines datasets/maps --out runs/baselines --variants SimGAN CycleGAN

@@ -8,9 +8,9 @@ import json
 from .options import add_dataroot, add_device, add_json, add_max_images, add_out, add_palette, positive_int
 
 EPILOG = """examples:
-  cyclegan scorer train ../shared/data/facades_128 --out facades_scorer.pt --palette facades
+  cyclegan scorer train datasets/facades_128 --out facades_scorer.pt --palette facades
   cyclegan scorer train datasets/cityscapes --out city_scorer.pt --palette cityscapes --photos B --size 256
-  cyclegan evaluate fcn-score out/fake_photos ../shared/data/facades_128/testB --scorer facades_scorer.pt"""
+  cyclegan evaluate fcn-score out/fake_photos datasets/facades_128/testB --scorer facades_scorer.pt"""
 
 
 def add_scorer(sub: argparse._SubParsersAction) -> None:
