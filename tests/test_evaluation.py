@@ -26,12 +26,16 @@ from helpers import tiny_config, tiny_dataset
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A tiny run trained 2 epochs with evaluation after each; returns (data, run dir)."""
+    """A tiny run trained 2 epochs with evaluation after each on 2 pairs held out of 8; returns (data,
+    run dir)."""
     root = tmp_path_factory.mktemp("eval")
-    data = tiny_dataset(root / "data", n_test=3)
+    data = tiny_dataset(root / "data", n_train=8, n_test=3)
     run = root / "run"
-    train(data, run, tiny_config("eval.every_epochs=1", "train.deterministic=true"), progress=False)
+    train(data, run, tiny_config(*EVAL, "train.deterministic=true"), progress=False)
     return data, run
+
+
+EVAL = ("eval.every_epochs=1", "eval.holdout=2")
 
 
 def test_scores_agree_with_translating_and_scoring_files(trained, tmp_path):
@@ -68,11 +72,12 @@ def test_periodic_evaluation_logs_and_keeps_the_best_checkpoint(trained):
     assert load_checkpoint(run)["progress"]["best_epoch"] == best
     page = (run / "index.html").read_text()
     assert "<h2>Evaluation</h2>" in page and "AtoB.acc@5" in page and "BtoA.cycle_l1" in page
+    assert "<th>split</th>" in page and "<td>holdout</td>" in page
 
 
 def test_resumed_run_evaluates_and_picks_the_best_as_the_uninterrupted_one(trained, tmp_path):
     data, run = trained
-    cfg = tiny_config("eval.every_epochs=1", "train.deterministic=true")
+    cfg = tiny_config(*EVAL, "train.deterministic=true")
     resumed = tmp_path / "resumed"
     train(data, resumed, cfg, max_steps=9, progress=False)  # stops mid-epoch 2, after epoch 1's evaluation
     with (resumed / "evals.jsonl").open("a") as f:
@@ -88,7 +93,7 @@ def test_resumed_run_evaluates_and_picks_the_best_as_the_uninterrupted_one(train
 def test_evaluation_does_not_change_training(trained, tmp_path):
     data, run = trained
     plain = tmp_path / "plain"
-    train(data, plain, tiny_config("train.deterministic=true"), progress=False)
+    train(data, plain, tiny_config("eval.holdout=2", "train.deterministic=true"), progress=False)
     a, b = load_checkpoint(run)["nets"], load_checkpoint(plain)["nets"]
     assert all(torch.equal(a[n][k], b[n][k]) for n in a for k in a[n])
     assert not (plain / "evals.jsonl").exists() and not (plain / "checkpoints" / "best.pt").exists()
@@ -111,7 +116,7 @@ def test_missing_test_split_fails_before_anything_is_written(tmp_path):
             f.unlink()
         (data / folder).rmdir()
     with pytest.raises(DataError, match="testA or testB"):
-        train(data, tmp_path / "run", tiny_config("eval.every_epochs=1"), progress=False)
+        train(data, tmp_path / "run", tiny_config("eval.every_epochs=1", "eval.split=test"), progress=False)
     assert not (tmp_path / "run").exists()
 
 

@@ -108,7 +108,7 @@ def test_an_unknown_method_lists_the_valid_ones():
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_method_trains_resumes_evaluates_translates_and_exports(method, data, tmp_path):
-    cfg = tiny_config(*METHOD_TINY[method], "train.deterministic=true", "eval.every_epochs=1")
+    cfg = tiny_config(*METHOD_TINY[method], "train.deterministic=true", "eval.every_epochs=1", "eval.split=test")
     straight, part = tmp_path / "straight", tmp_path / "part"
     train(data, straight, cfg, max_steps=8, progress=False)  # crosses the epoch boundary (6 steps)
     train(data, part, cfg, max_steps=3, progress=False)

@@ -100,8 +100,10 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class EvalConfig:
-    every_epochs: int = 0  # evaluate on the test split every N epochs and at the end (0: never)
-    data: str | None = None  # folder holding testA/testB; default: the training dataroot
+    every_epochs: int = 0  # evaluate every N epochs and at the end (0: never)
+    split: str = "val"  # val: pick best.pt on valA/valB or the held-out images | test: log test scores, keep no best.pt
+    holdout: int = 0  # hold N images per domain out of trainA/trainB as the validation split (pairs if paired)
+    data: str | None = None  # folder holding testA/testB (and valA/valB); default: the training dataroot
     max_images: int | None = None  # first N test images per domain (None: all)
     best_metric: str = "auto"  # keeps checkpoints/best.pt by it, e.g. AtoB.acc@5; auto: AtoB.l1 if paired, else cycle_l1
     fid: bool = False  # also FID/KID (pytorch-fid's Inception; downloaded once unless inception_weights is set)
@@ -244,6 +246,7 @@ CHOICES = {
     "data.preprocess": ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"),
     "optim.lr_policy": ("linear", "step", "plateau", "cosine"),
     "train.precision": ("fp32", "bf16", "fp16"),
+    "eval.split": ("val", "test"),
 }
 
 EVAL_METRICS = ("l1", "psnr", "ssim", "rmse", "acc@5", "acc@10", "cycle_l1", "fid", "kid")
@@ -261,7 +264,7 @@ def validate(cfg: Config) -> None:
         1: ("model.ngf", "model.ndf", "model.n_layers_d", "data.batch_size", "data.crop_size", "data.load_size",
             "train.log_every", "train.sample_every", "train.checkpoint_every", "train.dist_timeout_s"),
         0: ("data.num_workers", "optim.n_epochs", "optim.n_epochs_decay", "train.keep_epoch_checkpoints",
-            "eval.every_epochs"),
+            "eval.every_epochs", "eval.holdout"),
     }
     for minimum, names in at_least.items():
         for dotted in names:

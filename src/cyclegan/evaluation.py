@@ -1,18 +1,19 @@
-"""Evaluate a generator pair on a test split (`testA` / `testB`): what `cyclegan evaluate run` prints
-and what training records every `eval.every_epochs` epochs.
+"""Evaluate a generator pair on a split (`data.splits`: testA/testB, or the validation images): what
+`cyclegan evaluate run` prints and what training records every `eval.every_epochs` epochs.
 
-For each direction (AtoB: testA through g_ab; BtoA: testB through g_ba), at full resolution:
+For each direction (AtoB: the A images through g_ab; BtoA: the B images through g_ba), at full resolution:
 - the cycle reconstruction error `cycle_l1`: mean |x - F(G(x))| in grey levels (paper Sec. 3.2);
-- when the split is paired (a reference of the same name exists in the other domain's test folder,
+- when the split is paired (a reference of the same name exists in the other domain's folder,
   as in maps, facades and cityscapes), the paired metrics of `metrics.paired` (L1, PSNR, SSIM and, for
   RGB, the maps protocol's RMSE and pixel accuracies);
-- with an Inception model, FID (and KID) of the translations against the other domain's test images.
+- with an Inception model, FID (and KID) of the translations against the other domain's images.
 
 Keys are `<direction>.<metric>`, e.g. `AtoB.acc@5`, `BtoA.cycle_l1`, `AtoB.fid`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,8 @@ from torch import nn
 
 from .checkpoint import FORMAT, CheckpointError
 from .config import Config
-from .data.image_io import DataError, files_by_pair_key, find_images, load_image, pair_key, tensor_to_uint8, to_tensor
+from .data.image_io import by_pair_key, load_image, pair_key, tensor_to_uint8, to_tensor
+from .data.splits import Split, evaluation_split
 from .inference.loading import method_from_checkpoint, read_source
 from .inference.translate import translate_tensor
 from .methods import DIRECTIONS, Method
@@ -33,17 +35,6 @@ from .metrics.paired import HIGHER_IS_BETTER, image_scores, l1, mean_scores
 from .weights import load_fid_inception
 
 Scores = dict[str, float]
-
-
-def test_split(root: str | Path) -> tuple[Path, Path]:
-    """`root/testA` and `root/testB`, or a DataError saying what is missing."""
-    root = Path(root)
-    folders = root / "testA", root / "testB"
-    missing = [f.name for f in folders if not f.is_dir()]
-    if missing:
-        raise DataError(f"{root} has no {' or '.join(missing)} folder; evaluation needs a test split "
-                        "(testA/testB), or set eval.data to a folder that has one")
-    return folders
 
 
 def _scores_one_way(
@@ -74,35 +65,41 @@ def _scores_one_way(
 
 
 def evaluate_generators(
-    g_ab: nn.Module, g_ba: nn.Module | None, test_a: str | Path, test_b: str | Path, *,
+    g_ab: nn.Module, g_ba: nn.Module | None, test_a: str | Path, test_b: str | Path, **kwargs: Any,
+) -> Scores:
+    """`evaluate_split` on every image of the folders `test_a` and `test_b`."""
+    return evaluate_split(g_ab, g_ba, Split.of_folders("test", test_a, test_b), **kwargs)
+
+
+def evaluate_split(
+    g_ab: nn.Module, g_ba: nn.Module | None, split: Split, *,
     channels_a: int = 3, channels_b: int = 3, max_images: int | None = None,
     feature_model: nn.Module | None = None, kid_subsets: int = 100,
 ) -> Scores:
-    """Scores of both directions on the images of `test_a` and `test_b` (the first `max_images` of
-    each, by name). The generators are put in eval mode and left so. Without `g_ba` (pix2pix) only
-    AtoB is scored, and there is no cycle error.
+    """Scores of both directions on the images of `split` (the first `max_images` of each domain,
+    by name). The generators are put in eval mode and left so. Without `g_ba` (pix2pix) only AtoB
+    is scored, and there is no cycle error.
 
     Args:
         feature_model: pytorch-fid's Inception (`weights.load_fid_inception`) to add FID and KID.
     """
-    test_a, test_b = Path(test_a), Path(test_b)
-    files_a, files_b = (find_images(d, max_count=max_images) for d in (test_a, test_b))
+    files_a, files_b = (files[:max_images] if max_images else files for files in (split.files_a, split.files_b))
     out: Scores = {}
-    for direction, gen, rec, source_dir, sources, ref_dir, cin, cout in (
-        ("AtoB", g_ab, g_ba, test_a, files_a, test_b, channels_a, channels_b),
-        ("BtoA", g_ba, g_ab, test_b, files_b, test_a, channels_b, channels_a),
+    for direction, gen, rec, source_dir, sources, ref_dir, all_refs, refs, cin, cout in (
+        ("AtoB", g_ab, g_ba, split.dir_a, files_a, split.dir_b, split.files_b, files_b, channels_a, channels_b),
+        ("BtoA", g_ba, g_ab, split.dir_b, files_b, split.dir_a, split.files_a, files_a, channels_b, channels_a),
     ):
         if gen is None:
             continue
         gen.eval()
         if rec is not None:
             rec.eval()
-        references = files_by_pair_key(ref_dir)
+        references = by_pair_key(all_refs, ref_dir)
         scores, fakes = _scores_one_way(gen, rec, source_dir, sources, references, channels_in=cin, channels_out=cout,
                                         collect=feature_model is not None)
         if feature_model is not None:
             device = next(feature_model.parameters()).device
-            real = inception_features(feature_model, find_images(ref_dir, max_count=max_images), device=device)
+            real = inception_features(feature_model, refs, device=device)
             fake = inception_features(feature_model, np.stack(_same_size(fakes)), device=device)
             scores["fid"] = fid_from_features(fake, real)
             k = kid(fake, real, num_subsets=kid_subsets)
@@ -151,33 +148,34 @@ def is_better(name: str) -> Callable[[float, float | None], bool]:
     return better
 
 
-def evaluate_model(model: Method, test_a: Path, test_b: Path, **kwargs) -> Scores:
-    """`evaluate_generators` on a method's translators (the B -> A one if it learns it), restoring
-    train mode afterwards."""
+def evaluate_model(model: Method, split: Split, **kwargs: Any) -> Scores:
+    """`evaluate_split` on a method's translators (the B -> A one if it learns it), restoring train
+    mode afterwards."""
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
             g_ab, g_ba = (model.translator(d) if d in model.directions else None for d in DIRECTIONS)
-            return evaluate_generators(g_ab, g_ba, test_a, test_b, **kwargs)
+            return evaluate_split(g_ab, g_ba, split, **kwargs)
     finally:
         model.train(was_training)
 
 
 def evaluate_checkpoint(
-    source: str | Path, *, data: str | Path | None = None, device: str | torch.device = "cpu",
+    source: str | Path, *, data: str | Path | None = None, split: str = "test", device: str | torch.device = "cpu",
     max_images: int | None = None, feature_model: nn.Module | None = None,
 ) -> tuple[Scores, dict[str, object]]:
     """Evaluate the translators of a cyclegan run dir (its latest checkpoint) or checkpoint file, of
-    any method, on the test split of `data` (default: `eval.data` of its config, else its training
-    dataroot).
+    any method, on a split of `data` (default: `eval.data` of its config, else its training
+    dataroot): "test" (testA/testB) or "val" (the run's held-out images, else valA/valB).
 
-    Returns the scores and where they come from (`epoch`: epochs completed, `step`, `data`).
+    Returns the scores and where they come from (`epoch`: epochs completed, `step`, `data`,
+    `split`: its name, `images_from`: which images).
 
     Raises:
         CheckpointError: the source is not a cyclegan checkpoint (an official `.pth` holds one
             generator: translate with it, then use `cyclegan evaluate paired`).
-        DataError: the test split is missing.
+        DataError: the split is missing.
     """
     ckpt = read_source(source)
     if ckpt.get("format") != FORMAT:
@@ -186,14 +184,36 @@ def evaluate_checkpoint(
             "and score them with `cyclegan evaluate paired FAKE_DIR REAL_DIR`"
         )
     cfg = Config.from_dict(ckpt["config"])
-    root = Path(data or cfg.eval.data or ckpt["run"]["dataroot"])
-    test_a, test_b = test_split(root)
+    if data is not None:  # the folder with the split to score (held-out images stay in the training data)
+        cfg = dataclasses.replace(cfg, eval=dataclasses.replace(cfg.eval, data=str(data)))
+    root = Path(ckpt["run"]["dataroot"])
+    chosen = evaluation_split(split, cfg, root, run_dir_of(source))
     model = method_from_checkpoint(ckpt, device)
-    scores = evaluate_model(model, test_a, test_b, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b,
+    scores = evaluate_model(model, chosen, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b,
                             max_images=max_images, feature_model=feature_model)
     progress = ckpt.get("progress", {})
-    info = {"epoch": int(progress.get("epoch", 1)) - 1, "step": int(progress.get("step", 0)), "data": str(root)}
+    info = {"epoch": int(progress.get("epoch", 1)) - 1, "step": int(progress.get("step", 0)),
+            "data": str(cfg.eval.data or root), "split": chosen.name, "images_from": chosen.describe()}
     return scores, info
+
+
+def selected_checkpoint(run_dir: str | Path) -> Path | None:
+    """`run_dir/checkpoints/best.pt` if the run picked it on a validation split; None if it kept
+    none, or kept it by test scores (runs written before `eval.split` existed)."""
+    best = Path(run_dir) / "checkpoints" / "best.pt"
+    if not best.is_file():
+        return None
+    return best if read_source(best)["config"].get("eval", {}).get("split") == "val" else None
+
+
+def run_dir_of(source: str | Path) -> Path | None:
+    """The run dir of a run dir or of a checkpoint in its `checkpoints/` folder; None otherwise."""
+    path = Path(source)
+    if path.is_dir():
+        return path
+    if path.parent.name == "checkpoints":
+        return path.parent.parent
+    return None
 
 
 # ---------------------------------------------------------------------------------------------------

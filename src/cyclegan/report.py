@@ -234,13 +234,14 @@ EVAL_META = ("step", "epoch", "seconds", "metric", "value", "best", "source")
 
 def evaluation_table(evals: Sequence[Mapping[str, Any]]) -> str:
     """The records of `evals.jsonl` as a table: one row per evaluation, one column per score; the
-    row that set the best checkpoint is marked."""
+    row that set the best checkpoint is marked; `split` says what was scored (the validation split
+    picks best.pt, the test split is only logged)."""
     columns = sorted({k for r in evals for k in r if k not in EVAL_META and _is_number(r[k])})
     best = max((i for i, r in enumerate(evals) if r.get("best")), default=None)
-    head = "".join(f"<th>{_e(c)}</th>" for c in ("epoch", "step", *columns))
+    head = "".join(f"<th>{_e(c)}</th>" for c in ("epoch", "step", "split", *columns))
     rows = []
     for i, r in enumerate(evals):
-        cells = "".join(f"<td>{_e(_fmt(r.get(c, '')))}</td>" for c in ("epoch", "step", *columns))
+        cells = "".join(f"<td>{_e(_fmt(r.get(c, '')))}</td>" for c in ("epoch", "step", "split", *columns))
         mark = ' style="font-weight:bold"' if i == best else ""
         rows.append(f"<tr{mark}>{cells}</tr>")
     metric = evals[best].get("metric") if best is not None else None

@@ -106,11 +106,17 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     m = metrics.add_parser(
         "run", help="a run's generators on its test split: cycle error, paired metrics, FID/KID",
         description="Translate the test split (testA/testB) both ways with a run's generators and score it: cycle "
-        "reconstruction error always, paired metrics when the split is paired, FID/KID with --fid. The scores "
-        "are added to the run's evals.jsonl and index.html.",
+        "reconstruction error always, paired metrics when the split is paired, FID/KID with --fid. A run dir is "
+        "scored with its final checkpoint and, if it kept one, with the checkpoint selected on its validation "
+        "split (checkpoints/best.pt); never with one selected on the test split. The final scores are added to "
+        "the run's evals.jsonl and index.html.",
     )
-    m.add_argument("source", metavar="RUN_DIR_OR_CHECKPOINT", help="a run dir (its latest checkpoint) or a .pt checkpoint")
+    m.add_argument("source", metavar="RUN_DIR_OR_CHECKPOINT",
+                   help="a run dir (its latest checkpoint, and best.pt if kept) or a .pt checkpoint")
     add_dataroot(m, default="the run's training data; its testA/ and testB/ are used", alias="--data")
+    m.add_argument("--split", choices=("test", "val"), default="test",
+                   help="test (testA/testB, default) or val: the run's validation split (its held-out images with "
+                   "eval.holdout, else valA/valB)")
     add_max_images(m)
     m.add_argument("--fid", action="store_true", help="also FID and KID against the other domain's test images")
     add_inception_weights(m)
@@ -191,30 +197,43 @@ def cmd_fcn_score(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
 def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     # lazy: keeps --help fast
     from ..device import resolve_device
-    from ..evaluation import evaluate_checkpoint
+    from ..evaluation import evaluate_checkpoint, run_dir_of, selected_checkpoint
     from ..training.logs import write_page
     from ..training.periodic_eval import append_eval
     from ..weights import load_fid_inception
 
     device = resolve_device(args.device)
     feature_model = load_fid_inception(args.inception_weights).to(device) if args.fid else None
-    scores, info = evaluate_checkpoint(args.source, data=args.dataroot, device=device, max_images=args.max_images,
-                                       feature_model=feature_model)
     source = Path(args.source)
-    run_dir = source if source.is_dir() else source.parent.parent if source.parent.name == "checkpoints" else None
+    kwargs = dict(data=args.dataroot, split=args.split, device=device, max_images=args.max_images,
+                  feature_model=feature_model)
+    scores, info = evaluate_checkpoint(source, **kwargs)
+    run_dir = run_dir_of(source)
     record = {**info, **scores, "source": "cyclegan evaluate run", "checkpoint": str(source)}
+    best = selected_checkpoint(source) if source.is_dir() else None
+    selected = None
+    if best is not None:
+        best_scores, best_info = evaluate_checkpoint(best, **kwargs)
+        selected = {**best_info, **best_scores, "checkpoint": str(best)}
+        record["selected"] = selected
     if run_dir is not None and (run_dir / "config.yaml").exists():
-        append_eval(run_dir, record)
+        append_eval(run_dir, {k: v for k, v in record.items() if k != "selected"})
         write_page(run_dir)
     if args.json:
         print(json.dumps(record))
         return 0
-    names = sorted({k.split(".", 1)[1] for k in scores}, key=lambda n: (n in ("images", "paired_images"), n))
-    rows = [("metric", "AtoB", "BtoA")]
-    rows += [(n, *(_value(n, scores[f"{d}.{n}"]) if f"{d}.{n}" in scores else "-" for d in ("AtoB", "BtoA")))
+    columns = [(scores, "")] + ([(best_scores, " (selected)")] if selected else [])
+    names = sorted({k.split(".", 1)[1] for s, _ in columns for k in s},
+                   key=lambda n: (n in ("images", "paired_images"), n))
+    rows = [("metric", *(d + label for _, label in columns for d in ("AtoB", "BtoA")))]
+    rows += [(n, *(_value(n, s[f"{d}.{n}"]) if f"{d}.{n}" in s else "-" for s, _ in columns for d in ("AtoB", "BtoA")))
              for n in names]
     print(_table(rows))
-    print(f"test split: {info['data']} · checkpoint after {info['epoch']} epochs, step {info['step']}")
+    print(f"{info['split']} split: {info['images_from']} · final checkpoint after {info['epoch']} epochs, "
+          f"step {info['step']}")
+    if selected:
+        print(f"selected: checkpoints/best.pt, picked on the validation split after {selected['epoch']} epochs, "
+              f"step {selected['step']}")
     return 0
 
 

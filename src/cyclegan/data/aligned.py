@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from cyclegan.config import DataConfig
 from cyclegan.data.image_io import DataError, files_by_pair_key, find_images, load_image
+from cyclegan.data.splits import Split
 from cyclegan.data.transforms import apply_transform, check_config, sample_params
 from cyclegan.data.unaligned import Key, first_readable, item_rng, parse_key
 
@@ -46,16 +47,24 @@ class AlignedDataset(Dataset):
         self.bad: set[int] = set()
 
     @classmethod
-    def from_root(cls, dataroot: str | Path, cfg: DataConfig, phase: str = "train", **kwargs: Any) -> AlignedDataset:
-        """`dataroot/{phase}` (A|B side by side) if it exists, else `dataroot/{phase}A` + `{phase}B` by name."""
+    def from_root(cls, dataroot: str | Path, cfg: DataConfig, phase: str = "train", *, holdout: Split | None = None,
+                  **kwargs: Any) -> AlignedDataset:
+        """`dataroot/{phase}` (A|B side by side) if it exists, else `dataroot/{phase}A` + `{phase}B` by
+        name, without the pairs of which an image is in `holdout`."""
         root = Path(dataroot)
         side_by_side, folder_a, folder_b = root / phase, root / f"{phase}A", root / f"{phase}B"
         if side_by_side.is_dir():
+            if holdout is not None:
+                raise DataError(f"eval.holdout cannot hold images out of {side_by_side} (A|B side by side); give "
+                                "valA/valB folders as the validation split instead")
             return cls([(p, p) for p in find_images(side_by_side)], cfg, **kwargs)
         if not (folder_a.is_dir() and folder_b.is_dir()):
             raise DataError(f"expected paired data in {side_by_side} (A|B side by side in each image) or in "
                             f"{folder_a} and {folder_b} (pairs share a file name)")
         a, b = files_by_pair_key(folder_a), files_by_pair_key(folder_b)
+        if holdout is not None:
+            held = {*(folder_a / n for n in holdout.names_a), *(folder_b / n for n in holdout.names_b)}
+            a, b = ({k: p for k, p in files.items() if p not in held} for files in (a, b))
         names = sorted(set(a) & set(b))
         if not names:
             raise DataError(f"no image in {folder_a} pairs with one in {folder_b} (pairs share a name, up to a "

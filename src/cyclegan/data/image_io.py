@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +87,14 @@ def files_by_pair_key(folder: str | Path, *, max_count: int | None = None) -> di
         DataError: the folder is missing or holds no image, or two of its files share a key (the
             message names both: e.g. `12_real_A.png` and `12_fake_B.png` in one folder).
     """
+    return by_pair_key(find_images(folder, max_count=max_count), folder)
+
+
+def by_pair_key(files: Iterable[Path], folder: str | Path) -> dict[str, Path]:
+    """`files` (under `folder`) keyed by `pair_key`; a DataError if two share a key."""
     folder = Path(folder)
     keyed: dict[str, Path] = {}
-    for p in find_images(folder, max_count=max_count):
+    for p in files:
         k = pair_key(p, folder)
         if k in keyed:
             raise DataError(f"{keyed[k].name} and {p.name} in {folder} both pair as {k!r}: a folder of a pair holds "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import operator
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -20,6 +20,7 @@ from torch.utils.data import Dataset
 
 from cyclegan.config import DataConfig
 from cyclegan.data.image_io import DataError, find_images, load_image, to_tensor
+from cyclegan.data.splits import Split
 from cyclegan.data.transforms import Preprocess, check_config
 
 logger = logging.getLogger(__name__)
@@ -66,13 +67,17 @@ def item_rng(index: int, seed: int) -> random.Random:
 class _Domain:
     """One domain's images and transform, with the bad files found so far (per process)."""
 
-    def __init__(self, name: str, root: str | Path, cfg: DataConfig, channels: int) -> None:
+    def __init__(self, name: str, root: str | Path, cfg: DataConfig, channels: int, exclude: Collection[str] = ()) -> None:
         if channels not in (1, 3):
             raise ValueError(f"channels_{name.lower()} must be 1 (grayscale) or 3 (RGB), got {channels}")
         self.name = name
         self.root = Path(root)
         self.channels = channels
-        self.paths = find_images(self.root, max_count=cfg.max_dataset_size)
+        excluded = set(exclude)
+        paths = [p for p in find_images(self.root) if p.relative_to(self.root).as_posix() not in excluded]
+        if not paths:
+            raise DataError(f"no image of {self.root} is left to train on once the held-out ones are set aside")
+        self.paths = paths[: cfg.max_dataset_size] if cfg.max_dataset_size else paths
         self.transform = Preprocess(cfg, grayscale=channels == 1)
         self.bad: set[int] = set()
 
@@ -102,6 +107,7 @@ class UnalignedDataset(Dataset):
         cfg: preprocessing and sampling settings.
         channels_a, channels_b: 3 for RGB, 1 for grayscale.
         max_skips: consecutive bad images tolerated in a domain before raising DataError.
+        holdout: images not to train on (the validation split held out of these folders).
     """
 
     def __init__(
@@ -113,12 +119,13 @@ class UnalignedDataset(Dataset):
         channels_a: int = 3,
         channels_b: int = 3,
         max_skips: int = 50,
+        holdout: Split | None = None,
     ) -> None:
         check_config(cfg)
         self.cfg = cfg
         self.max_skips = max(1, max_skips)
-        self._a = _Domain("A", root_a, cfg, channels_a)
-        self._b = _Domain("B", root_b, cfg, channels_b)
+        self._a = _Domain("A", root_a, cfg, channels_a, holdout.names_a if holdout else ())
+        self._b = _Domain("B", root_b, cfg, channels_b, holdout.names_b if holdout else ())
 
     @classmethod
     def from_root(

@@ -138,6 +138,8 @@ def image_scores(fake: np.ndarray, real: np.ndarray, *, maps: bool = True) -> di
 
 # Larger is better for these; smaller for the rest (l1, rmse, and the distances elsewhere).
 HIGHER_IS_BETTER = ("psnr", "ssim", *(f"acc@{d}" for d in MAPS_DELTAS))
+# The scores of `image_scores`: they need a ground-truth pair.
+PAIRED_METRICS = ("l1", "psnr", "ssim", "rmse", *(f"acc@{d}" for d in MAPS_DELTAS))
 
 
 @dataclass

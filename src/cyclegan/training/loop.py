@@ -29,6 +29,7 @@ from ..atomic import atomic_copy, atomic_write_text
 from ..config import Config
 from ..data.aligned import AlignedDataset
 from ..data.sampler import EpochSampler
+from ..data.splits import Split, evaluation_split, holdout_of, save_holdout
 from ..data.unaligned import UnalignedDataset
 from ..device import resolve_device
 from ..methods import check_config
@@ -173,16 +174,20 @@ def train(
     if cfg.train.precision == "fp16" and dev.type != "cuda":
         raise ValueError("train.precision=fp16 needs a CUDA device; on the CPU use train.precision=bf16")
 
-    # Open the data first: a bad DATAROOT fails before anything is written.
+    # Open the data first: a bad DATAROOT or a missing evaluation split fails before anything is written.
+    holdout = holdout_of(cfg, dataroot, run_dir if resume else None)  # a new run draws its own
+    selection = None
+    if cfg.eval.every_epochs:
+        selection = holdout if cfg.eval.split == "val" and holdout else evaluation_split(cfg.eval.split, cfg, dataroot)
     dataset = DATASETS[cfg.data.mode].from_root(
-        dataroot, cfg.data, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b
+        dataroot, cfg.data, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b, holdout=holdout
     )
     ctx, dist_device = distributed.init_distributed(device or cfg.train.device, cfg.train.dist_timeout_s)
     try:
         if ctx.enabled:
             dev = dist_device
             distributed.barrier()  # every rank has checked the run dir before rank 0 writes into it
-        return _train(cfg, Path(dataroot), run_dir, dev, ctx, ckpt, dataset, max_steps=max_steps,
+        return _train(cfg, Path(dataroot), run_dir, dev, ctx, ckpt, dataset, holdout, selection, max_steps=max_steps,
                       progress=progress and ctx.is_main)
     finally:
         distributed.shutdown()
@@ -190,21 +195,24 @@ def train(
 
 def _train(
     cfg: Config, dataroot: Path, run_dir: Path, dev: torch.device, ctx: distributed.DistributedContext,
-    ckpt: dict[str, Any] | None, dataset: UnalignedDataset | AlignedDataset, *, max_steps: int | None, progress: bool,
+    ckpt: dict[str, Any] | None, dataset: UnalignedDataset | AlignedDataset, holdout: Split | None,
+    selection: Split | None, *, max_steps: int | None, progress: bool,
 ) -> Progress:
     main = ctx.is_main
     if cfg.model.norm == "syncbatch" and ctx.enabled and dev.type != "cuda":
         raise ValueError("model.norm=syncbatch needs CUDA processes (PyTorch's SyncBatchNorm); with CPU "
                          "processes use model.norm=batch (statistics per process)")
     evaluator = None
-    if cfg.eval.every_epochs and main:  # before Run: loading the Inception network must not draw on the seeded RNG
-        evaluator = PeriodicEvaluation(cfg.eval, dataroot, run_dir, channels_a=cfg.model.channels_a,
+    if selection is not None and main:  # before Run: loading the Inception network must not draw on the seeded RNG
+        evaluator = PeriodicEvaluation(cfg.eval, selection, run_dir, channels_a=cfg.model.channels_a,
                                        channels_b=cfg.model.channels_b, device=dev)
     run = build_training_state(cfg, run_dir, dataroot.resolve(), dev, ctx)
     log = None
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         cfg.save(run_dir / "config.yaml")
+        if holdout is not None:
+            save_holdout(run_dir, holdout, cfg.train.seed)
         log = LossLog(run_dir / "losses.jsonl", cfg.train.log_every)
     if ckpt is not None:
         run.load_state_dict(ckpt)

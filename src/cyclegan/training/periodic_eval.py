@@ -1,6 +1,7 @@
 """Evaluation during training: every `eval.every_epochs` epochs (and after the last one), score the
-generators on the test split, append the scores to `evals.jsonl`, and keep the best checkpoint as
-`checkpoints/best.pt` (by `eval.best_metric`).
+generators on the split of `eval.split`, append the scores to `evals.jsonl`, and, on a validation
+split, keep the best checkpoint as `checkpoints/best.pt` (by `eval.best_metric`). On the test split
+the scores are only logged: a checkpoint picked on the test set has an optimistic test score.
 """
 
 from __future__ import annotations
@@ -13,8 +14,11 @@ from typing import Any
 
 from ..atomic import atomic_write_text
 from ..config import EvalConfig
+from ..data.image_io import DataError
+from ..data.splits import Split
+from ..evaluation import default_metric, evaluate_model, is_better, metric_value
+from ..metrics.paired import PAIRED_METRICS
 from ..weights import load_fid_inception
-from ..evaluation import default_metric, evaluate_model, is_better, metric_value, test_split
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +49,12 @@ def append_eval(run_dir: str | Path, record: dict[str, Any]) -> None:
 class PeriodicEvaluation:
     """Decides when to evaluate, runs the evaluation, logs it, and says whether it is the best yet."""
 
-    def __init__(self, cfg: EvalConfig, dataroot: Path, run_dir: Path, *, channels_a: int, channels_b: int,
+    def __init__(self, cfg: EvalConfig, split: Split, run_dir: Path, *, channels_a: int, channels_b: int,
                  device: Any) -> None:
-        self.cfg, self.run_dir = cfg, run_dir
-        self.test_a, self.test_b = test_split(cfg.data or dataroot)  # fails before training starts
+        self.cfg, self.split, self.run_dir = cfg, split, run_dir
+        if cfg.best_metric.rpartition(".")[2] in PAIRED_METRICS and not split.paired:
+            raise DataError(f"eval.best_metric={cfg.best_metric} compares translations with their pairs, and the "
+                            f"{split.name} split ({split.describe()}) has no pair (the same name in A and B)")
         self.kwargs: dict[str, Any] = dict(channels_a=channels_a, channels_b=channels_b, max_images=cfg.max_images)
         if cfg.fid:
             self.kwargs["feature_model"] = load_fid_inception(cfg.inception_weights).to(device)
@@ -58,14 +64,15 @@ class PeriodicEvaluation:
         return bool(every) and (completed_epoch % every == 0 or completed_epoch == total_epochs)
 
     def __call__(self, model: Any, *, epoch: int, step: int, best: float | None) -> tuple[float, bool]:
-        """Evaluate; returns (value of the best metric, whether it beats `best`)."""
+        """Evaluate; returns (value of the best metric, whether it beats `best`: never on the test split)."""
         t0 = time.perf_counter()
-        scores = evaluate_model(model, self.test_a, self.test_b, **self.kwargs)
+        scores = evaluate_model(model, self.split, **self.kwargs)
         name = default_metric(scores) if self.cfg.best_metric == "auto" else self.cfg.best_metric
         value = metric_value(scores, name)
-        improved = is_better(name)(value, best)
-        record = {"step": step, "epoch": epoch, "seconds": round(time.perf_counter() - t0, 2), **scores,
-                  "metric": name, "value": value, "best": improved}
+        improved = self.split.is_validation and is_better(name)(value, best)
+        record = {"step": step, "epoch": epoch, "split": self.split.name, "seconds": round(time.perf_counter() - t0, 2),
+                  **scores, "metric": name, "value": value, "best": improved}
         append_eval(self.run_dir, record)
-        logger.info("epoch %d evaluation: %s = %.4g%s", epoch, name, value, " (best so far)" if improved else "")
+        note = " (best so far)" if improved else "" if self.split.is_validation else " (test split: logged only)"
+        logger.info("epoch %d evaluation on the %s split: %s = %.4g%s", epoch, self.split.name, name, value, note)
         return value, improved
