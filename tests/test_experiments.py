@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import statistics
 import subprocess
 import sys
 
@@ -12,6 +13,7 @@ import torch
 
 from cyclegan.config import ConfigError, build_config, list_presets
 from cyclegan.methods.cyclegan import CycleGAN
+from cyclegan.evaluation import evaluate_checkpoint
 from cyclegan.experiments import ABLATION, BASELINES, markdown_table, reproduce, slug, variant_config
 from cyclegan.hub.datasets import DATASETS
 from cyclegan.pool import ImagePool
@@ -126,3 +128,40 @@ def test_cli_reproduce(data, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert "| GAN alone |" in res.stdout and "| CycleGAN |" in res.stdout and "A→B acc δ=5" in res.stdout
     assert markdown_table(json.loads((tmp_path / "results.json").read_text())["rows"]) in res.stdout
+
+
+def test_seeds_are_trained_apart_and_reported_as_mean_and_spread(tmp_path):
+    data = tiny_dataset(tmp_path / "data", n_train=8, n_test=2)
+    out = tmp_path / "out"
+    select = ["eval.every_epochs=1", "eval.holdout=2"]
+    rows = reproduce("ablation", data, out, budget="paper", overrides=[*TINY, *select], variants=["CycleGAN"],
+                     seeds=[0, 1], progress=False)
+    runs = [out / "cyclegan-seed0", out / "cyclegan-seed1"]
+    assert [load_checkpoint(r)["config"]["train"]["seed"] for r in runs] == [0, 1]
+    final, selected = rows
+    assert (final["checkpoint"], final["n"], final["seeds"]) == ("final", 2, [0, 1])
+    scores = [evaluate_checkpoint(r)[0]["AtoB.l1"] for r in runs]
+    assert scores[0] != scores[1]  # the seeds trained different models
+    assert final["AtoB.l1"] == pytest.approx(statistics.fmean(scores))
+    assert final["AtoB.l1.std"] == pytest.approx(statistics.stdev(scores))
+    best = [load_checkpoint(r / "checkpoints" / "best.pt")["progress"]["best_epoch"] for r in runs]
+    assert selected["checkpoint"] == "selected" and selected["epochs"] == best
+    picked = [evaluate_checkpoint(r / "checkpoints" / "best.pt")[0]["AtoB.l1"] for r in runs]
+    assert selected["AtoB.l1"] == pytest.approx(statistics.fmean(picked))
+    table = (out / "results.md").read_text()
+    assert " ± " in table and "selected on the validation split" in table and "seeds 0, 1 (n = 2" in table
+    record = json.loads((out / "results.json").read_text())
+    assert record["seeds"] == [0, 1] and [r["seed"] for r in record["runs"]] == [0, 1]
+    # Re-running reuses both runs and their cached scores.
+    stamps = [(r / "checkpoints" / "latest.pt").stat().st_mtime_ns for r in runs]
+    assert reproduce("ablation", data, out, budget="paper", overrides=[*TINY, *select], variants=["CycleGAN"],
+                     seeds=[0, 1], progress=False) == rows
+    assert stamps == [(r / "checkpoints" / "latest.pt").stat().st_mtime_ns for r in runs]
+    with pytest.raises(ValueError, match="different seeds"):
+        reproduce("ablation", data, out, budget="paper", overrides=TINY, seeds=[1, 1])
+
+
+def test_the_small_budget_selects_on_held_out_images():
+    cfg = variant_config("ablation", "CycleGAN", "small")
+    assert (cfg.eval.every_epochs, cfg.eval.split, cfg.eval.holdout) == (1, "val", 50)
+    assert variant_config("baselines", "CoGAN", "small").eval.every_epochs == 0  # latent search: too slow

@@ -25,7 +25,8 @@ def add_reproduce(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "reproduce", help="the paper's loss ablation and baselines: train, evaluate, print the table",
         description="Train every variant of an experiment (same networks and training, one loss term changed), "
-        "evaluate each on the test split, and print a markdown table. Re-running continues interrupted runs "
+        "evaluate each on the test split (its final checkpoint and, where the run kept one, the checkpoint "
+        "selected on its validation split), and print markdown tables. Re-running continues interrupted runs "
         "and reuses finished ones.",
         epilog=EPILOG.format(variants=variants), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -33,11 +34,15 @@ def add_reproduce(sub: argparse._SubParsersAction) -> None:
     add_dataroot(p, alias="--data")
     add_out(p, "one run dir per variant, plus results.md/.json")
     p.add_argument("--budget", choices=list(BUDGETS), default="small",
-                   help="small: width 32, 64 px crops, 1 + 1 epochs (CPU-sized); paper: the config as given")
+                   help="small: width 32, 64 px crops, 1 + 1 epochs, best.pt picked on 50 images per domain held out "
+                   "of training (CPU-sized); paper: the config as given")
     add_config(p)
     add_set(p, scope=" for every variant")
     add_precision(p, default=None, default_help="the config's train.precision, fp32 unless set")
     p.add_argument("--variants", nargs="+", metavar="NAME", help="only these variants (names as listed below)")
+    p.add_argument("--seeds", nargs="+", type=int, metavar="K",
+                   help="train each variant once per seed (OUT/<variant>-seed<K>) and report mean ± std; default: "
+                   "one run with the config's train.seed in OUT/<variant>")
     add_max_images(p, aliases=("--max-test",))
     p.add_argument("--segmentation", metavar="PALETTE",
                    help="also score A->B as label maps: 'cityscapes', 'facades' or a palette file (photo -> labels)")
@@ -53,7 +58,7 @@ def cmd_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     rows = reproduce(
         args.experiment, data, args.out, budget=args.budget, configs=args.config,
         overrides=[*precision, *args.overrides], variants=args.variants, max_test=args.max_images,
-        segmentation=args.segmentation, device=args.device, progress=not args.no_progress,
+        segmentation=args.segmentation, seeds=args.seeds, device=args.device, progress=not args.no_progress,
     )
     print(json.dumps(rows) if args.json else markdown_table(rows))
     return 0
