@@ -111,7 +111,12 @@ def paired_files(folder_a: str | Path, folder_b: str | Path, *, max_count: int |
         DataError: a folder is missing or empty, a folder holds two files of one key, or no file
             pairs (the message names an example file of each folder).
     """
-    a, b = files_by_pair_key(folder_a), files_by_pair_key(folder_b)
+    return pair_up(files_by_pair_key(folder_a), files_by_pair_key(folder_b), folder_a, folder_b, max_count=max_count)
+
+
+def pair_up(a: dict[str, Path], b: dict[str, Path], folder_a: str | Path, folder_b: str | Path, *,
+            max_count: int | None = None) -> list[tuple[Path, Path]]:
+    """`paired_files` of two folders already keyed by `files_by_pair_key`."""
     keys = sorted(set(a) & set(b))
     if not keys:
         ex_a, ex_b = (min(f, key=str).relative_to(d).as_posix() for f, d in

@@ -31,7 +31,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from ..atomic import atomic_write_text
-from ..data.image_io import find_images, image_name, load_image, paired_files
+from ..data.image_io import files_by_pair_key, image_name, load_image, pair_up
 
 PSNR_MAX = 100.0  # dB reported for identical images (MSE 0), so means and JSON stay finite
 MAPS_SIZE = 256
@@ -174,10 +174,9 @@ def matched_files(
         DataError: a folder is missing or holds no image, a folder holds two files of one key, or
             no file pairs.
     """
-    pairs = paired_files(fake_dir, real_dir, max_count=max_images)
-    paired = {f for f, _ in pairs}
-    unmatched = [] if max_images else sorted(image_name(f, Path(fake_dir)) for f in find_images(fake_dir)
-                                              if f not in paired)
+    fakes, reals = files_by_pair_key(fake_dir), files_by_pair_key(real_dir)
+    pairs = pair_up(fakes, reals, fake_dir, real_dir, max_count=max_images)
+    unmatched = [] if max_images else sorted(image_name(f, Path(fake_dir)) for k, f in fakes.items() if k not in reals)
     return pairs, unmatched
 
 
