@@ -201,6 +201,8 @@ def _scores(run_dir: Path, data: Path, max_test: int | None, segmentation: str |
         progress = load_checkpoint(checkpoint)["progress"]
         key = {"step": progress["step"], "max_test": max_test, "segmentation": segmentation}
         cached = cache.get(kind)
+        if kind == "selected" and cache.get("final", {}).get("key") == key:  # best.pt is the final checkpoint
+            cached = cache["final"]
         if not (isinstance(cached, dict) and cached.get("key") == key):
             cached = cache[kind] = {"key": key, "scores": _checkpoint_scores(checkpoint, run_dir / f"test_{kind}", data,
                                                                              max_test, segmentation, device)}
