@@ -37,7 +37,7 @@ from . import distributed
 from ..checkpoint import load_checkpoint
 from .control import StopRequest, deterministic_mode
 from .logs import LossLog, save_sample_grid, tensorboard_writer, write_page
-from .periodic_eval import EVALS_FILE, PeriodicEvaluation, truncate_jsonl
+from .periodic_eval import EVALS_FILE, PeriodicEvaluation, check_split, truncate_jsonl
 from .schedule import step_scheduler
 from .state import Progress, TrainingState, build_training_state
 from .step import train_step
@@ -179,6 +179,7 @@ def train(
     selection = None
     if cfg.eval.every_epochs:
         selection = holdout if cfg.eval.split == "val" and holdout else evaluation_split(cfg.eval.split, cfg, dataroot)
+        check_split(cfg.eval, selection)
     dataset = DATASETS[cfg.data.mode].from_root(
         dataroot, cfg.data, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b, holdout=holdout
     )

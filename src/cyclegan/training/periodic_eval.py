@@ -46,15 +46,21 @@ def append_eval(run_dir: str | Path, record: dict[str, Any]) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def check_split(cfg: EvalConfig, split: Split) -> None:
+    """A DataError if `eval.best_metric` needs pairs and `split` has none (every rank checks it
+    before training, so none waits for a rank that failed)."""
+    if cfg.best_metric.rpartition(".")[2] in PAIRED_METRICS and not split.paired:
+        raise DataError(f"eval.best_metric={cfg.best_metric} compares translations with their pairs, and the "
+                        f"{split.name} split ({split.describe()}) has no pair (the same name in A and B)")
+
+
 class PeriodicEvaluation:
     """Decides when to evaluate, runs the evaluation, logs it, and says whether it is the best yet."""
 
     def __init__(self, cfg: EvalConfig, split: Split, run_dir: Path, *, channels_a: int, channels_b: int,
                  device: Any) -> None:
         self.cfg, self.split, self.run_dir = cfg, split, run_dir
-        if cfg.best_metric.rpartition(".")[2] in PAIRED_METRICS and not split.paired:
-            raise DataError(f"eval.best_metric={cfg.best_metric} compares translations with their pairs, and the "
-                            f"{split.name} split ({split.describe()}) has no pair (the same name in A and B)")
+        check_split(cfg, split)
         self.kwargs: dict[str, Any] = dict(channels_a=channels_a, channels_b=channels_b, max_images=cfg.max_images)
         if cfg.fid:
             self.kwargs["feature_model"] = load_fid_inception(cfg.inception_weights).to(device)
