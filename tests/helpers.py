@@ -1,10 +1,11 @@
-"""Small builders shared by the tests: tiny datasets and tiny configs, the CLI's environment."""
+"""Small builders shared by the tests: tiny datasets (aerial/map and photo/label), tiny configs, the CLI's environment."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import importlib
+import json
 import os
 import threading
 from collections.abc import Iterator
@@ -12,7 +13,9 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from cyclegan.config import build_config
 from cyclegan.demo.city import write_city_dataset
@@ -111,3 +114,31 @@ def file_server(root: Path) -> Iterator[tuple[str, list[str]]]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+LABEL_COLOURS = [(0, 0, 255), (255, 0, 0), (0, 255, 0)]  # sky, wall, door
+PHOTO_COLOURS = [(150, 180, 230), (140, 90, 60), (40, 40, 40)]
+PALETTE = {"name": "toy", "max_distance": 40,
+           "classes": [{"name": n, "rgb": list(c)} for n, c in zip(("sky", "wall", "door"), LABEL_COLOURS)]}
+
+
+def toy_dataset(root: Path, n_train: int = 8, n_test: int = 3, seed: int = 0) -> tuple[Path, Path]:
+    """Label maps of a sky band, a wall and a door (plus a black, unmapped border row) and photos
+    whose colours follow the classes, with noise; the same file names in A (photos) and B (labels)."""
+    rng = np.random.default_rng(seed)
+    for split, n in (("train", n_train), ("test", n_test)):
+        (root / f"{split}A").mkdir(parents=True)
+        (root / f"{split}B").mkdir(parents=True)
+        for i in range(n):
+            cls = np.ones((32, 32), int)
+            cls[: rng.integers(6, 14)] = 0
+            x = rng.integers(2, 20)
+            cls[rng.integers(18, 26):, x:x + rng.integers(5, 10)] = 2
+            label = np.array(LABEL_COLOURS, np.uint8)[cls]
+            label[-1] = 0  # unmapped: ignored in the loss and the scores
+            photo = np.array(PHOTO_COLOURS, float)[cls] + rng.normal(0, 20, (32, 32, 3))
+            Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)).save(root / f"{split}A" / f"{i}.png")
+            Image.fromarray(label).save(root / f"{split}B" / f"{i}.png")
+    palette = root / "toy.json"
+    palette.write_text(json.dumps(PALETTE))
+    return root, palette

@@ -184,7 +184,7 @@ def test_evaluate_and_reproduce_score_a_cogan_run(data, tmp_path):
     (row,) = rows
     assert row["variant"] == "CoGAN" and row["AtoB.paired_images"] == 2 and row["BtoA.images"] == 2
     assert row["AtoB.cycle_l1"] >= 0 and row["BtoA.cycle_l1"] >= 0 and 0 <= row["AtoB.acc@5"] <= 1
-    assert 0 <= row["AtoB.pixel_accuracy"] <= 1 and (run_dir / "test_final" / "00000.png").is_file()
+    assert 0 <= row["AtoB.pixel_accuracy"] <= 1 and (run_dir / "test_final" / "AtoB" / "00000.png").is_file()
     scores, info = evaluate_checkpoint(run_dir, max_images=1)
     assert info["step"] == 12 and scores["AtoB.images"] == 1 and "BtoA.l1" in scores
     # Running again reuses the finished run and its scores.

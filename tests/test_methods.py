@@ -117,21 +117,22 @@ def test_method_trains_resumes_evaluates_translates_and_exports(method, data, tm
     for key in ("nets", "method", "optim", "sched", "pools", "rng", "progress"):
         states_equal(a[key], b[key], key)
     cls = METHODS[method]
+    learned = cls.learned_directions(cfg)
     # Logs, evaluation records, the run page and the sample grids, as for CycleGAN.
     losses = [json.loads(line) for line in (part / "losses.jsonl").read_text().splitlines()]
     assert [r["step"] for r in losses] == list(range(1, 9))
     evals = [json.loads(line) for line in (part / "evals.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in evals] == [1] and evals[0]["step"] == 6
-    assert all(f"{d}.images" in evals[0] for d in cls.directions)
+    assert all(f"{d}.images" in evals[0] for d in learned)
     assert (part / "index.html").is_file() and list((part / "samples").glob("*.png"))
     # Every direction it learns translates; scores come through the same evaluation.
     scores, info = evaluate_checkpoint(part, max_images=1)
-    assert info["step"] == 8 and {k.split(".")[0] for k in scores} == set(cls.directions)
+    assert info["step"] == 8 and {k.split(".")[0] for k in scores} == set(learned)
     x = torch.rand(1, 3, 32, 32) * 2 - 1
-    for direction in cls.directions:
+    for direction in learned:
         net = load_generator(part, direction)
         assert translate_tensor(net, x).shape == (1, 3, 32, 32)
-    for direction in {"AtoB", "BtoA"} - set(cls.directions):
+    for direction in {"AtoB", "BtoA"} - set(learned):
         with pytest.raises(ValueError, match=f"translates .* only, not {direction}"):
             load_generator(part, direction)
     # Official-layout files where the method has them: written at the end and by `export`.
@@ -260,8 +261,9 @@ def test_legacy_cogan_checkpoint_is_upgraded_renders_translates_and_resumes(lega
     model.eval()
     with torch.no_grad():
         fake_a, fake_b = model.generator(expected["cogan.z"])
-    torch.testing.assert_close(fake_a, expected["cogan.fake_a"], rtol=0, atol=0)
-    torch.testing.assert_close(fake_b, expected["cogan.fake_b"], rtol=0, atol=0)
+    # made on another CPU, whose float kernels may round the last bits differently (seen: 1e-10)
+    torch.testing.assert_close(fake_a, expected["cogan.fake_a"], rtol=0, atol=1e-6)
+    torch.testing.assert_close(fake_b, expected["cogan.fake_b"], rtol=0, atol=1e-6)
     net = load_generator(root / "cogan_v1.pt", "AtoB")
     net.steps = 3
     torch.testing.assert_close(translate_tensor(net, expected["cogan.input16"]), expected["cogan.AtoB_steps3"])

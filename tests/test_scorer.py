@@ -9,41 +9,14 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import torch
 from PIL import Image
 
 from cyclegan.scorer import ScorerConfig, fcn_score, load_scorer, train_scorer
 
-from helpers import cli_environ
+from helpers import PALETTE, cli_environ, toy_dataset
 
-LABEL_COLOURS = [(0, 0, 255), (255, 0, 0), (0, 255, 0)]  # sky, wall, door
-PHOTO_COLOURS = [(150, 180, 230), (140, 90, 60), (40, 40, 40)]
-PALETTE = {"name": "toy", "max_distance": 40,
-           "classes": [{"name": n, "rgb": list(c)} for n, c in zip(("sky", "wall", "door"), LABEL_COLOURS)]}
 TINY = ScorerConfig(size=32, ngf=4, epochs=2, batch_size=2, lr=5e-3)
-
-
-def toy_dataset(root, n_train=8, n_test=3, seed=0):
-    """Label maps of a sky band, a wall and a door (plus a black, unmapped border row) and photos
-    whose colours follow the classes, with noise; the same file names in A (photos) and B (labels)."""
-    rng = np.random.default_rng(seed)
-    for split, n in (("train", n_train), ("test", n_test)):
-        (root / f"{split}A").mkdir(parents=True)
-        (root / f"{split}B").mkdir(parents=True)
-        for i in range(n):
-            cls = np.ones((32, 32), int)
-            cls[: rng.integers(6, 14)] = 0
-            x = rng.integers(2, 20)
-            cls[rng.integers(18, 26):, x:x + rng.integers(5, 10)] = 2
-            label = np.array(LABEL_COLOURS, np.uint8)[cls]
-            label[-1] = 0  # unmapped: ignored in the loss and the scores
-            photo = np.array(PHOTO_COLOURS, float)[cls] + rng.normal(0, 20, (32, 32, 3))
-            Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)).save(root / f"{split}A" / f"{i}.png")
-            Image.fromarray(label).save(root / f"{split}B" / f"{i}.png")
-    palette = root / "toy.json"
-    palette.write_text(json.dumps(PALETTE))
-    return root, palette
 
 
 def cyclegan(*args, timeout=300):

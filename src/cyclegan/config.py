@@ -59,6 +59,7 @@ class LossConfig:
 @dataclass(frozen=True)
 class DataConfig:
     name: str | None = None  # the official dataset a preset is for (`cyclegan datasets download NAME`)
+    direction: str = "AtoB"  # what a one-way method (pix2pix) learns: AtoB, or BtoA (e.g. facades labels -> photo)
     mode: str = "unaligned"  # unaligned (trainA/trainB) | aligned (pairs: train/ with A|B side by side, or trainA/trainB by name)
     preprocess: str = "resize_and_crop"  # resize_and_crop | crop | scale_width | scale_width_and_crop | none
     load_size: int = 286
@@ -238,6 +239,7 @@ def build_config(configs: list[str | Path] = (), overrides: list[str] = ()) -> C
 # The config fields with a fixed set of values (model.method is the methods registry's).
 CHOICES = {
     "data.mode": ("unaligned", "aligned"),
+    "data.direction": ("AtoB", "BtoA"),
     "model.generator": ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256"),
     "model.discriminator": ("basic", "n_layers", "pixel"),
     "model.norm": ("instance", "batch", "syncbatch", "none"),

@@ -1,7 +1,8 @@
 """Evaluate a generator pair on a split (`data.splits`: testA/testB, or the validation images): what
 `cyclegan evaluate run` prints and what training records every `eval.every_epochs` epochs.
 
-For each direction (AtoB: the A images through g_ab; BtoA: the B images through g_ba), at full resolution:
+For each direction (AtoB: the A images through g_ab; BtoA: the B images through g_ba), under a test-time
+protocol (`inference.protocol`: full resolution in eval mode by default, or the official test.py's):
 - the cycle reconstruction error `cycle_l1`: mean |x - F(G(x))| in grey levels (paper Sec. 3.2);
 - when the split is paired (a reference of the same name exists in the other domain's folder,
   as in maps, facades and cityscapes), the paired metrics of `metrics.paired` (L1, PSNR, SSIM and, for
@@ -27,6 +28,7 @@ from .config import Config
 from .data.image_io import by_pair_key, load_image, pair_key, tensor_to_uint8, to_tensor
 from .data.splits import Split, evaluation_split
 from .inference.loading import method_from_checkpoint, read_source
+from .inference.protocol import FULL, Protocol
 from .inference.translate import translate_tensor
 from .methods import DIRECTIONS, Method
 from .metrics.fid import fid, fid_from_features, inception_features, save_statistics, statistics
@@ -39,29 +41,36 @@ Scores = dict[str, float]
 
 def _scores_one_way(
     generator: nn.Module, reconstructor: nn.Module | None, source_dir: Path, sources: list[Path], references: dict[str, Path],
-    *, channels_in: int, channels_out: int, collect: bool,
+    *, channels_in: int, channels_out: int, collect: bool, protocol: Protocol,
 ) -> tuple[Scores, list[np.ndarray]]:
     cycle, paired, fakes = [], [], []
     for path in sources:
-        image = load_image(path, channels_in)
+        image = protocol.prepare(load_image(path, channels_in))
         x = to_tensor(image)
-        y = translate_tensor(generator, x)  # (C_out, H, W)
+        with protocol.draws(generator):
+            y = translate_tensor(generator, x)  # (C_out, H, W)
         fake = tensor_to_uint8(y)
         if reconstructor is not None:
-            cycle.append(l1(tensor_to_uint8(translate_tensor(reconstructor, y)), np.asarray(image)))
+            with protocol.draws(reconstructor):
+                rec = translate_tensor(reconstructor, y)
+            cycle.append(l1(tensor_to_uint8(rec), np.asarray(image)))
         reference = references.get(pair_key(path, source_dir))
         if reference is not None:
-            real = load_image(reference, channels_out)
+            real = protocol.prepare(load_image(reference, channels_out))
             if real.size == image.size:  # a pair of another size is not a pixel-aligned ground truth
-                paired.append(image_scores(fake, np.asarray(real), maps=channels_out == 3))
+                paired.append(image_scores(fake, protocol.reference(real), maps=channels_out == 3))
         if collect:
-            fakes.append(fake if fake.ndim == 3 else np.repeat(fake[..., None], 3, axis=2))
+            fakes.append(_rgb(fake))
     scores = {"cycle_l1": float(np.mean(cycle))} if cycle else {}
     if paired:
         scores.update(mean_scores(paired))
         scores["paired_images"] = len(paired)
     scores["images"] = len(sources)
     return scores, fakes
+
+
+def _rgb(image: np.ndarray) -> np.ndarray:
+    return image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=2)
 
 
 def evaluate_generators(
@@ -74,14 +83,16 @@ def evaluate_generators(
 def evaluate_split(
     g_ab: nn.Module, g_ba: nn.Module | None, split: Split, *,
     channels_a: int = 3, channels_b: int = 3, max_images: int | None = None,
-    feature_model: nn.Module | None = None, kid_subsets: int = 100,
+    feature_model: nn.Module | None = None, kid_subsets: int = 100, protocol: Protocol = FULL,
 ) -> Scores:
     """Scores of both directions on the images of `split` (the first `max_images` of each domain,
-    by name). The generators are put in eval mode and left so. Without `g_ba` (pix2pix) only AtoB
-    is scored, and there is no cycle error.
+    by name). A direction whose generator is None (a one-way method) is not scored, and has no
+    cycle error.
 
     Args:
         feature_model: pytorch-fid's Inception (`weights.load_fid_inception`) to add FID and KID.
+        protocol: the test-time protocol (the generators' modes, and the images' size); the
+            generators' modes are restored afterwards.
     """
     files_a, files_b = (files[:max_images] if max_images else files for files in (split.files_a, split.files_b))
     out: Scores = {}
@@ -91,14 +102,14 @@ def evaluate_split(
     ):
         if gen is None:
             continue
-        gen.eval()
-        if rec is not None:
-            rec.eval()
         references = by_pair_key(all_refs, ref_dir)
-        scores, fakes = _scores_one_way(gen, rec, source_dir, sources, references, channels_in=cin, channels_out=cout,
-                                        collect=feature_model is not None)
+        with protocol.modes(gen, rec):
+            scores, fakes = _scores_one_way(gen, rec, source_dir, sources, references, channels_in=cin,
+                                            channels_out=cout, collect=feature_model is not None, protocol=protocol)
         if feature_model is not None:
             device = next(feature_model.parameters()).device
+            if protocol.size:  # the references as the protocol resizes them
+                refs = np.stack([_rgb(protocol.reference(load_image(p, cout))) for p in refs])
             real = inception_features(feature_model, refs, device=device)
             fake = inception_features(feature_model, np.stack(_same_size(fakes)), device=device)
             scores["fid"] = fid_from_features(fake, real)
@@ -119,13 +130,15 @@ def _same_size(images: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def default_metric(scores: Scores) -> str:
-    """The score that picks the best checkpoint when none is named: AtoB's L1 to the ground truth
-    on a paired split, else the mean cycle error of both directions."""
-    if "AtoB.l1" in scores:
-        return "AtoB.l1"
-    if "AtoB.cycle_l1" not in scores:  # one-way (pix2pix) on a test split without pairs
-        raise ValueError("no score to pick the best checkpoint by: the test split has no pairs (no AtoB.l1) and the "
-                         "model has no cycle; use a paired test split (eval.data)")
+    """The score that picks the best checkpoint when none is named: the L1 to the ground truth on a
+    paired split (AtoB's, or BtoA's for a one-way B -> A method), else the mean cycle error of both
+    directions."""
+    for name in ("AtoB.l1", "BtoA.l1"):
+        if name in scores:
+            return name
+    if "AtoB.cycle_l1" not in scores:  # one-way (pix2pix) on a split without pairs
+        raise ValueError("no score to pick the best checkpoint by: the split has no pairs (no L1 to a ground truth) "
+                         "and the model has no cycle; use a paired split (eval.data)")
     return "cycle_l1"
 
 
@@ -149,8 +162,8 @@ def is_better(name: str) -> Callable[[float, float | None], bool]:
 
 
 def evaluate_model(model: Method, split: Split, **kwargs: Any) -> Scores:
-    """`evaluate_split` on a method's translators (the B -> A one if it learns it), restoring train
-    mode afterwards."""
+    """`evaluate_split` on a method's translators (those of the directions it learns), restoring
+    its modes afterwards."""
     was_training = model.training
     model.eval()
     try:
@@ -163,14 +176,17 @@ def evaluate_model(model: Method, split: Split, **kwargs: Any) -> Scores:
 
 def evaluate_checkpoint(
     source: str | Path, *, data: str | Path | None = None, split: str = "test", device: str | torch.device = "cpu",
-    max_images: int | None = None, feature_model: nn.Module | None = None,
+    max_images: int | None = None, feature_model: nn.Module | None = None, protocol: str = "full",
+    eval_mode: bool = False,
 ) -> tuple[Scores, dict[str, object]]:
     """Evaluate the translators of a cyclegan run dir (its latest checkpoint) or checkpoint file, of
     any method, on a split of `data` (default: `eval.data` of its config, else its training
-    dataroot): "test" (testA/testB) or "val" (the run's held-out images, else valA/valB).
+    dataroot): "test" (testA/testB) or "val" (the run's held-out images, else valA/valB), under the
+    test-time `protocol` ("full", or "official": resized to the run's crop size, in train mode
+    unless `eval_mode`; `inference.protocol`).
 
     Returns the scores and where they come from (`epoch`: epochs completed, `step`, `data`,
-    `split`: its name, `images_from`: which images).
+    `split`: its name, `images_from`: which images, `protocol`: what it did).
 
     Raises:
         CheckpointError: the source is not a cyclegan checkpoint (an official `.pth` holds one
@@ -189,11 +205,13 @@ def evaluate_checkpoint(
     root = Path(ckpt["run"]["dataroot"])
     chosen = evaluation_split(split, cfg, root, run_dir_of(source))
     model = method_from_checkpoint(ckpt, device)
+    test_protocol = Protocol.named(protocol, crop_size=cfg.data.crop_size, eval_mode=eval_mode)
     scores = evaluate_model(model, chosen, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b,
-                            max_images=max_images, feature_model=feature_model)
+                            max_images=max_images, feature_model=feature_model, protocol=test_protocol)
     progress = ckpt.get("progress", {})
     info = {"epoch": int(progress.get("epoch", 1)) - 1, "step": int(progress.get("step", 0)),
-            "data": str(cfg.eval.data or root), "split": chosen.name, "images_from": chosen.describe()}
+            "data": str(cfg.eval.data or root), "split": chosen.name, "images_from": chosen.describe(),
+            "protocol": test_protocol.describe()}
     return scores, info
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 DIRECTIONS = ("AtoB", "BtoA")  # what a method translates (methods.Method.directions): A -> B, B -> A
 EXPORT_FORMATS = ("official", "onnx", "torchscript")  # inference.official_export.export_official, then deploy.FORMATS
 FEATURE_NETWORKS = ("vgg16", "vgg19")  # nn.features.FEATURE_NETWORKS
+PROTOCOLS = ("full", "official")  # inference.protocol: test-time protocols (full resolution, or the official test.py's)
 PALETTES = ("cityscapes", "facades")  # metrics.palette.PALETTES: the built-in label palettes
 STYLE_OPTIMIZERS = ("lbfgs", "adam")  # style_transfer.stylize: Gatys et al.'s L-BFGS, or Adam
 # The official pretrained generators (weights.table builds its entries from this): name -> what it does.

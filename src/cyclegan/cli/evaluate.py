@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from .options import (
-    add_dataroot, add_device, add_inception_weights, add_json, add_max_images, add_palette, positive_int,
+    add_dataroot, add_device, add_inception_weights, add_json, add_max_images, add_palette, add_protocol,
+    check_protocol, positive_int,
 )
 
 EPILOG = """examples:
@@ -29,6 +30,7 @@ EPILOG = """examples:
   cyclegan evaluate segmentation out/fake_B datasets/facades_128/testB --palette facades
   cyclegan evaluate fcn-score out/fake_A datasets/facades_128/testB --scorer facades_scorer.pt
   cyclegan evaluate run runs/maps --max-images 200
+  cyclegan evaluate run runs/facades_pix2pix --protocol official     (as the official test.py: beside published numbers)
   cyclegan evaluate run runs/maps/checkpoints/best.pt datasets/maps --fid"""
 
 
@@ -120,6 +122,7 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     add_max_images(m)
     m.add_argument("--fid", action="store_true", help="also FID and KID against the other domain's test images")
     add_inception_weights(m)
+    add_protocol(m)
     add_device(m)
     add_json(m)
     m.set_defaults(run=cmd_run)
@@ -202,11 +205,12 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..training.periodic_eval import append_eval
     from ..weights import load_fid_inception
 
+    check_protocol(args, parser)
     device = resolve_device(args.device)
     feature_model = load_fid_inception(args.inception_weights).to(device) if args.fid else None
     source = Path(args.source)
     kwargs = dict(data=args.dataroot, split=args.split, device=device, max_images=args.max_images,
-                  feature_model=feature_model)
+                  feature_model=feature_model, protocol=args.protocol, eval_mode=args.eval)
     scores, info = evaluate_checkpoint(source, **kwargs)
     run_dir = run_dir_of(source)
     record = {**info, **scores, "source": "cyclegan evaluate run", "checkpoint": str(source)}
@@ -230,7 +234,7 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
              for n in names]
     print(_table(rows))
     print(f"{info['split']} split: {info['images_from']} · final checkpoint after {info['epoch']} epochs, "
-          f"step {info['step']}")
+          f"step {info['step']} · protocol {info['protocol']}")
     if selected:
         print(f"selected: checkpoints/best.pt, picked on the validation split after {selected['epoch']} epochs, "
               f"step {selected['step']}")

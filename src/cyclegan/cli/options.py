@@ -20,7 +20,7 @@ import sys
 from typing import Any
 
 from ..config import CHOICES, list_presets
-from ..names import DIRECTIONS, PALETTES
+from ..names import DIRECTIONS, PALETTES, PROTOCOLS
 
 PRECISIONS = CHOICES["train.precision"]
 DEVICE_HELP = "auto (default: CUDA if available), cpu, cuda, cuda:N"
@@ -118,6 +118,27 @@ def add_tile(p: argparse.ArgumentParser, *, default: int | None = None) -> None:
     p.add_argument("--tile", type=int, default=default, metavar="SIZE",
                    help="translate images with a side larger than SIZE in overlapping tiles, in bounded memory "
                    f"(at least 64; default {default or 'none: whole images'})")
+
+
+def add_protocol(p: argparse.ArgumentParser, *, crop_size: bool = False) -> None:
+    """`--protocol` (inference.protocol) with `--eval` and, where no run says it, `--crop-size`."""
+    p.add_argument("--protocol", choices=PROTOCOLS, default="full",
+                   help="full (default): every image at its own size, networks in eval mode; official: as the "
+                   "official test.py, images resized to the run's crop size (bicubic), one per pass, networks in "
+                   "train mode unless --eval (dropout on, batch norm on each image's statistics)")
+    p.add_argument("--eval", action="store_true", help="with --protocol official: networks in eval mode (test.py's --eval)")
+    if crop_size:
+        p.add_argument("--crop-size", type=positive_int, metavar="N",
+                       help="with --protocol official: the test size (default: the run's data.crop_size; 256 for an "
+                       "official .pth)")
+
+
+def check_protocol(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    """`--eval` and `--crop-size` belong to the official protocol."""
+    if args.protocol != "official":
+        for flag, value in (("--eval", args.eval), ("--crop-size", getattr(args, "crop_size", None))):
+            if value:
+                parser.error(f"{flag} applies to --protocol official")
 
 
 def add_config(p: argparse.ArgumentParser) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from ..experiments import BUDGETS, EXPERIMENTS, markdown_table, reproduce
+from ..experiments import BUDGETS, EXPERIMENTS, reproduce
 from .options import (
-    add_config, add_dataroot, add_device, add_json, add_max_images, add_no_progress, add_out, add_precision, add_set,
-    require_dataroot,
+    add_config, add_dataroot, add_device, add_json, add_max_images, add_no_progress, add_out, add_precision,
+    add_protocol, add_set, check_protocol, require_dataroot,
 )
 
 EPILOG = """examples:
@@ -16,6 +17,9 @@ EPILOG = """examples:
   cyclegan reproduce ablation datasets/cityscapes --out runs/ablation_city --budget paper \\
       --config cityscapes --segmentation cityscapes
   cyclegan reproduce baselines datasets/maps --out runs/baselines --variants SimGAN CycleGAN
+  cyclegan scorer train datasets/facades_128 --out facades_scorer.pt --palette facades
+  cyclegan reproduce baselines datasets/facades_128 --out runs/facades --variants CycleGAN pix2pix "pix2pix BtoA" \\
+      --seeds 0 1 2 --segmentation facades --fcn-score facades_scorer.pt
 variants:
 {variants}"""
 
@@ -46,6 +50,10 @@ def add_reproduce(sub: argparse._SubParsersAction) -> None:
     add_max_images(p, aliases=("--max-test",))
     p.add_argument("--segmentation", metavar="PALETTE",
                    help="also score A->B as label maps: 'cityscapes', 'facades' or a palette file (photo -> labels)")
+    p.add_argument("--fcn-score", metavar="SCORER",
+                   help="also the FCN-score of labels -> photo (B->A when the scorer's photos are domain A): a file "
+                   "from `cyclegan scorer train` segments the translations, scored against the input label maps")
+    add_protocol(p)
     add_device(p, default=None)
     add_no_progress(p)
     add_json(p, instead_of="the table")
@@ -54,11 +62,13 @@ def add_reproduce(sub: argparse._SubParsersAction) -> None:
 
 def cmd_reproduce(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     data = require_dataroot(args, parser)
+    check_protocol(args, parser)
     precision = [f"train.precision={args.precision}"] if args.precision else []
     rows = reproduce(
         args.experiment, data, args.out, budget=args.budget, configs=args.config,
         overrides=[*precision, *args.overrides], variants=args.variants, max_test=args.max_images,
-        segmentation=args.segmentation, seeds=args.seeds, device=args.device, progress=not args.no_progress,
+        segmentation=args.segmentation, fcn_scorer=args.fcn_score, seeds=args.seeds, protocol=args.protocol,
+        eval_mode=args.eval, device=args.device, progress=not args.no_progress,
     )
-    print(json.dumps(rows) if args.json else markdown_table(rows))
+    print(json.dumps(rows) if args.json else (Path(args.out) / "results.md").read_text().rstrip())
     return 0

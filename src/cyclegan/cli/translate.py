@@ -7,13 +7,17 @@ import sys
 
 from ..data.files import IMAGE_FORMATS
 from ..names import PRETRAINED
-from .options import add_device, add_direction, add_no_progress, add_out, add_precision, add_tile, positive_int
+from .options import (
+    add_device, add_direction, add_no_progress, add_out, add_precision, add_protocol, add_tile, check_protocol,
+    positive_int,
+)
 
 EPILOG = """examples:
   cyclegan translate horse2zebra photos/ --out zebras/          (official pretrained model, downloaded once)
   cyclegan translate runs/maps testA/ --out out/ --page         (index.html with real / fake / reconstruction)
   cyclegan translate latest_net_G_A.pth big.jpg --out out/ --tile 512
-  cyclegan translate runs/maps archive/ --out out/ --format jpg --batch-size 8 --workers 4 --skip-existing"""
+  cyclegan translate runs/maps archive/ --out out/ --format jpg --batch-size 8 --workers 4 --skip-existing
+  cyclegan translate runs/facades_pix2pix testA/ --out results/ --protocol official   (as the official test.py)"""
 
 
 def add_translate(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +33,8 @@ def add_translate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", metavar="INPUT", nargs="+",
                    help="image or video files and/or image folders (scanned recursively)")
     add_out(p, "output folder (same names and sub-folders)")
-    add_direction(p)
+    add_direction(p, default=None, help="which of a run's two generators: AtoB (default) or BtoA; a one-way run's "
+                  "default is the direction it learned")
     p.add_argument("--format", default="png", choices=list(IMAGE_FORMATS), help="output image format (default png, lossless)")
     p.add_argument("--quality", type=int, metavar="Q", help="jpg/webp quality 1-100 (default 95)")
     add_tile(p)
@@ -42,6 +47,7 @@ def add_translate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=0, metavar="N", help="image-decoding worker processes (default 0)")
     p.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist (resume a big run)")
     p.add_argument("--page", action="store_true", help="also write OUT/index.html with real / fake (/ reconstruction) per image")
+    add_protocol(p, crop_size=True)
     add_device(p)
     add_precision(p)
     add_no_progress(p)
@@ -49,22 +55,27 @@ def add_translate(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_translate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from ..inference import load_generator_pair, translate_paths  # lazy: keeps --help fast
+    from ..inference import Protocol, load_translation, translate_paths  # lazy: keeps --help fast
     from ..device import resolve_device  # lazy: keeps --help fast
 
+    check_protocol(args, parser)
+    if args.protocol == "official" and args.batch_size > 1 and not args.eval:
+        parser.error("--protocol official translates one image per pass, as test.py (batch norm in train mode "
+                     "would normalise a batch together); drop --batch-size, or add --eval")
     if args.quality is not None and not 1 <= args.quality <= 100:
         parser.error(f"--quality must be between 1 and 100, got {args.quality}")
     if args.tile is not None and args.tile < 64:
         parser.error(f"--tile must be at least 64 pixels, got {args.tile}")
     device = resolve_device(args.device)
     # A run or checkpoint holds both generators (reconstruction column on --page); an official .pth one.
-    generator, reconstructor = load_generator_pair(args.checkpoint, args.direction, device, reverse=args.page)
+    loaded = load_translation(args.checkpoint, args.direction, device, reverse=args.page)
+    protocol = Protocol.named(args.protocol, crop_size=args.crop_size or loaded.crop_size, eval_mode=args.eval)
     result = translate_paths(
-        generator, args.inputs, args.out, image_format=args.format, quality=args.quality,
+        loaded.generator, args.inputs, args.out, image_format=args.format, quality=args.quality,
         batch_size=args.batch_size, num_workers=args.workers, tile=args.tile, tile_overlap=args.tile_overlap,
         tile_stats_pixels=args.tile_stats_pixels,
-        skip_existing=args.skip_existing, reconstructor=reconstructor, page=args.page, precision=args.precision,
-        progress=not args.no_progress,
+        skip_existing=args.skip_existing, reconstructor=loaded.reverse, page=args.page, precision=args.precision,
+        protocol=protocol, progress=not args.no_progress,
     )
     skipped = f" ({len(result.skipped)} already there, skipped)" if result.skipped else ""
     print(f"wrote {len(result.written)} files to {args.out}{skipped}")

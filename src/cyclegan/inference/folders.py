@@ -26,6 +26,7 @@ from ..data.image_io import DataError, array_to_tensor, find_images, load_image,
 from ..precision import autocast
 from ..report import write_results_page
 from .loading import generator_channels
+from .protocol import FULL, Protocol
 from .tiling import DEFAULT_STATS_PIXELS, translate_tiled
 from .translate import generator_device, translate_tensor
 
@@ -83,17 +84,18 @@ def plan(inputs: Iterable[str | Path], out_dir: Path, *, suffix: str = ".png") -
 
 
 class _ImageFiles(Dataset):
-    """Decodes image `i` to uint8 (H, W[, C]); an unreadable file gives its error message instead."""
+    """Decodes image `i` to uint8 (H, W[, C]) as `protocol` prepares it; an unreadable file gives its
+    error message instead."""
 
-    def __init__(self, paths: Sequence[Path], channels: int) -> None:
-        self.paths, self.channels = list(paths), channels
+    def __init__(self, paths: Sequence[Path], channels: int, protocol: Protocol = FULL) -> None:
+        self.paths, self.channels, self.protocol = list(paths), channels, protocol
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int) -> tuple[int, np.ndarray | None, str]:
         try:
-            return i, np.asarray(load_image(self.paths[i], self.channels)), ""
+            return i, np.asarray(self.protocol.prepare(load_image(self.paths[i], self.channels))), ""
         except DataError as e:
             return i, None, str(e)
 
@@ -128,6 +130,7 @@ def translate_paths(
     reconstructor: nn.Module | None = None,
     page: bool = False,
     precision: str = "fp32",
+    protocol: Protocol = FULL,
     progress: bool = True,
 ) -> TranslationReport:
     """Translate image files, folders (recursively) and video files into `out_dir`.
@@ -151,17 +154,23 @@ def translate_paths(
         page: write `out_dir/index.html` with real / fake (/ reconstruction) per image.
         precision: fp32, or bf16 / fp16 to run the generators under autocast (`cyclegan.precision`):
             faster on hardware with fast bfloat16 / float16, outputs differ by a few grey levels.
+        protocol: `inference.protocol.FULL` (full resolution, eval mode) or the official test.py's
+            (`Protocol.official(crop_size)`: images resized to a square, train mode unless asked).
 
     Raises:
         DataError: an input path does not exist, or a folder holds no images.
         ValueError: an unknown format, an output would overwrite an input, or two inputs map to the
-            same output.
+            same output; or the official protocol with a batch size above 1 (in train mode batch
+            norm would mix images) or with videos.
     """
     out_dir = Path(out_dir)
     if image_format.lower() not in IMAGE_FORMATS:
         raise ValueError(f"unknown image format {image_format!r}; choose one of: {', '.join(IMAGE_FORMATS)}")
     if batch_size < 1 or num_workers < 0:
         raise ValueError(f"batch_size must be >= 1 and num_workers >= 0, got {batch_size} and {num_workers}")
+    if protocol.train_mode and batch_size > 1:
+        raise ValueError("the official protocol translates one image per pass, as test.py (in train mode batch "
+                         "norm would normalise a batch together); use batch size 1, or eval mode")
     suffix = IMAGE_FORMATS[image_format.lower()]
     options = save_options(suffix, quality)
     if channels_in is None:
@@ -174,34 +183,38 @@ def translate_paths(
         else:
             todo.append((src, dst))
     videos = [(s, d) for s, d in todo if is_video(s)]
+    if videos and protocol.size is not None:
+        raise ValueError(f"the official protocol resizes test images; translate videos such as {videos[0][0]} with "
+                         "the full protocol")
     images = [(s, d) for s, d in todo if not is_video(s)]
     tiles = {"tile": tile, "overlap": tile_overlap, "stats_pixels": tile_stats_pixels or DEFAULT_STATS_PIXELS}
     done: dict[int, Path] = {}
     recs: dict[int, Path] = {}
     loader = DataLoader(
-        _ImageFiles([s for s, _ in images], channels_in), batch_size=batch_size, num_workers=num_workers,
+        _ImageFiles([s for s, _ in images], channels_in, protocol), batch_size=batch_size, num_workers=num_workers,
         collate_fn=_as_list,
     )
     bar = tqdm(total=len(images), desc="translate", unit="img", disable=not progress)
     amp = autocast(generator_device(generator), precision)  # checks `precision` before any work
-    for items in loader:
-        by_size: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = defaultdict(list)
-        for i, array, error in items:
-            if array is None:
-                log.warning("skipping %s", error)
-                result.failed.append((images[i][0], error))
-            else:
-                by_size[array.shape].append((i, array))
-        for group in by_size.values():
-            with amp:
-                translated = _translate_group(generator, group, tiles)
-            for i, fake in translated:
-                done[i] = save_image(fake, images[i][1], **options)
-                if page and reconstructor is not None:
-                    with amp:
-                        rec = _translate_group(reconstructor, [(i, fake)], tiles)[0][1]
-                    recs[i] = save_image(rec, out_dir / "reconstructed" / images[i][1].relative_to(out_dir), **options)
-        bar.update(len(items))
+    with protocol.modes(generator, reconstructor):  # eval mode, or the official train mode
+        for items in loader:
+            by_size: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = defaultdict(list)
+            for i, array, error in items:
+                if array is None:
+                    log.warning("skipping %s", error)
+                    result.failed.append((images[i][0], error))
+                else:
+                    by_size[array.shape].append((i, array))
+            for group in by_size.values():
+                with amp, protocol.draws(generator):
+                    translated = _translate_group(generator, group, tiles)
+                for i, fake in translated:
+                    done[i] = save_image(fake, images[i][1], **options)
+                    if page and reconstructor is not None:
+                        with amp, protocol.draws(reconstructor):
+                            rec = _translate_group(reconstructor, [(i, fake)], tiles)[0][1]
+                        recs[i] = save_image(rec, out_dir / "reconstructed" / images[i][1].relative_to(out_dir), **options)
+            bar.update(len(items))
     bar.close()
     result.written = [done[i] for i in sorted(done)]
     if videos:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -23,6 +24,8 @@ from ..weights.pretrained import download_pretrained
 from ..checkpoint import FORMAT, CheckpointError, checked_checkpoint, load_checkpoint
 
 log = logging.getLogger(__name__)
+
+OFFICIAL_CROP_SIZE = 256  # the official code's default --crop_size
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -40,43 +43,70 @@ def source_path(source: str | Path) -> Path:
     raise CheckpointError(f"{source} does not exist; give a run dir, a checkpoint or .pth file, or a pretrained name")
 
 
-def load_generator(source: str | Path, direction: str = "AtoB", device: str | torch.device = "cpu") -> nn.Module:
+def load_generator(source: str | Path, direction: str | None = "AtoB",
+                   device: str | torch.device = "cpu") -> nn.Module:
     """One translator in eval mode, from a cyclegan checkpoint / run dir (of any method), an official
     generator `.pth` or an official pretrained model name (e.g. "horse2zebra").
 
-    `direction` ("AtoB" / "BtoA") applies to cyclegan checkpoints; an official file holds one
-    generator and is used as it is. The returned module carries `in_channels` and `out_channels`
-    attributes (1 for grayscale, 3 for RGB) so the caller knows how to load images.
+    `direction` ("AtoB" / "BtoA") applies to cyclegan checkpoints (None: AtoB, or the one direction
+    a one-way run learns); an official file holds one generator and is used as it is. The returned
+    module carries `in_channels` and `out_channels` attributes (1 for grayscale, 3 for RGB) so the
+    caller knows how to load images.
 
     Raises:
         CheckpointError: the source does not exist, cannot be read, or is of an unknown format.
         ValueError: an unknown direction, one the run's method does not learn, or a state dict that
             is not a known generator layout.
     """
-    return load_generator_pair(source, direction, device, reverse=False)[0]
+    return load_translation(source, direction, device, reverse=False).generator
+
+
+@dataclass(frozen=True)
+class Translation:
+    """What `load_translation` loads: the translator, the opposite one (or None), and the run's
+    config (None for an official generator file)."""
+
+    generator: nn.Module
+    reverse: nn.Module | None
+    config: Config | None
+
+    @property
+    def crop_size(self) -> int:
+        """The size the run trained on (the official protocol's test size); 256, the official
+        default, for an official generator file."""
+        return self.config.data.crop_size if self.config is not None else OFFICIAL_CROP_SIZE
 
 
 def load_generator_pair(
-    source: str | Path, direction: str = "AtoB", device: str | torch.device = "cpu", *, reverse: bool = True
+    source: str | Path, direction: str | None = "AtoB", device: str | torch.device = "cpu", *, reverse: bool = True
 ) -> tuple[nn.Module, nn.Module | None]:
     """`load_generator(source, direction)` and, if `source` is a cyclegan run or checkpoint whose
     method learns both directions and `reverse` is set, the translator of the opposite direction,
     else None (an official `.pth` holds one generator). The source is read once."""
-    if direction not in DIRECTIONS:
+    loaded = load_translation(source, direction, device, reverse=reverse)
+    return loaded.generator, loaded.reverse
+
+
+def load_translation(
+    source: str | Path, direction: str | None = "AtoB", device: str | torch.device = "cpu", *, reverse: bool = True
+) -> Translation:
+    """`load_generator_pair`, with the run's config."""
+    if direction is not None and direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; choose one of: {', '.join(DIRECTIONS)}")
     path = source_path(source)
     obj = read_source(path)
     if obj.get("format") == FORMAT:
         model = method_from_checkpoint(obj, device)
+        direction = direction or model.directions[0]
         other = "BtoA" if direction == "AtoB" else "AtoB"
         model.check_direction(direction)
         back = model.translator(other) if reverse and other in model.directions else None
-        return model.translator(direction), back
+        return Translation(model.translator(direction), back, model.cfg)
     try:
         net = official_generator(obj)
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
-    return net.to(device).eval(), None
+    return Translation(net.to(device).eval(), None, None)
 
 
 def read_source(source: str | Path) -> Mapping:

@@ -14,7 +14,8 @@ data-parallel wrapping, and asks the method only for what differs between method
 - `generator_losses(real_a, real_b, out)` and `discriminator_losses(real_a, real_b, fake_a, fake_b)`:
   dicts of scalar tensors with a "total" entry;
 - `discriminator_first`: the step order (pix2pix, CoGAN, CUT step D first);
-- `directions` and `translator(direction)`: what it can translate and the module that does it;
+- `directions` and `translator(direction)`: what it can translate and the module that does it (a
+  `one_way` method learns the direction of `data.direction`);
 - `export_official(folder)`: official-layout files, for the methods that have them.
 """
 
@@ -44,7 +45,7 @@ OPTIONAL_TERMS = ("lambda_identity", "lambda_self_reg", "lambda_feature")
 class GeneratorOutputs:
     """Images of one generator pass, each (B, C, H, W); what a method does not compute stays None."""
 
-    fake_b: torch.Tensor  # G(a)
+    fake_b: torch.Tensor | None = None  # G(a) (None for a one-way method learning B -> A)
     rec_a: torch.Tensor | None = None  # F(G(a))
     fake_a: torch.Tensor | None = None  # F(b)
     rec_b: torch.Tensor | None = None  # G(F(b))
@@ -59,7 +60,8 @@ class Method(nn.Module):
     """Base class of the training methods; see the module docstring for the protocol."""
 
     name: ClassVar[str] = ""  # set by `register_method`
-    directions: ClassVar[tuple[str, ...]] = DIRECTIONS  # what `translator` accepts
+    directions: tuple[str, ...] = DIRECTIONS  # what `translator` accepts (`learned_directions`)
+    one_way: ClassVar[bool] = False  # learns one direction, data.direction's (pix2pix)
     discriminator_first: ClassVar[bool] = False  # step order: D then G (True) or G then D
     uses_pool: ClassVar[bool] = True  # whether its discriminators may train on pooled fakes
     paired: ClassVar[bool] = False  # learns from (a, b) pairs: needs data.mode=aligned
@@ -71,6 +73,12 @@ class Method(nn.Module):
     def __init__(self, cfg: Config) -> None:
         super().__init__()
         self.cfg = cfg  # read-only: configs are never mutated
+        self.directions = self.learned_directions(cfg)
+
+    @classmethod
+    def learned_directions(cls, cfg: Config) -> tuple[str, ...]:
+        """What it translates when trained with `cfg`: both directions, or `data.direction` if one-way."""
+        return (cfg.data.direction,) if cls.one_way else DIRECTIONS
 
     # --- configuration -------------------------------------------------------------------------
     @classmethod
@@ -78,6 +86,9 @@ class Method(nn.Module):
         """Raise ConfigError for settings this method cannot train with (called before anything runs)."""
         cls.options(cfg)
         method, loss = cls.name, cfg.loss
+        if not cls.one_way and cfg.data.direction != "AtoB":
+            raise ConfigError(f"data.direction={cfg.data.direction} chooses what a one-way method (pix2pix) learns; "
+                              f"model.method={method} learns both directions: remove it and translate with BtoA")
         for term in OPTIONAL_TERMS:
             if term not in cls.loss_terms and getattr(loss, term) > 0:
                 raise ConfigError(f"loss.{term} is not a term of the model.method={method} objective: set loss.{term}=0")
@@ -95,10 +106,11 @@ class Method(nn.Module):
         metric = cfg.eval.best_metric
         direction = metric.partition(".")[0] if "." in metric else None
         needs_both = metric == "cycle_l1" or metric.endswith(".cycle_l1")
-        if (direction is not None and direction not in cls.directions) or (needs_both and len(cls.directions) < 2):
-            raise ConfigError(f"eval.best_metric={metric} needs a {'B -> A' if needs_both else direction} mapping, which model.method="
-                              f"{method} does not learn; use a metric of {' or '.join(cls.directions)} such as "
-                              f"{cls.directions[0]}.l1")
+        learned = cls.learned_directions(cfg)
+        if (direction is not None and direction not in learned) or (needs_both and len(learned) < 2):
+            needed = "both mappings (a cycle)" if needs_both else f"the {direction} mapping"
+            raise ConfigError(f"eval.best_metric={metric} needs {needed}, which model.method={method} does not "
+                              f"learn here; use a metric of {' or '.join(learned)} such as {learned[0]}.l1")
 
     @classmethod
     def options(cls, cfg: Config) -> Any:

@@ -7,6 +7,10 @@ judges an (a, b) pair stacked along the channels: real (a, b) against (a, G(a)).
     L_G = lambda_gan GAN(D(a, G(a)), real) + lambda_l1 |G(a) - b|_1   (lambda_gan = 1; 0: L1 alone)
     L_D = 0.5 [GAN(D(a, b), real) + GAN(D(a, G(a)), fake)]
 
+With `data.direction=BtoA` (the official `--direction BtoA`, e.g. facades labels -> photo) the roles
+swap: `g_ab` (the checkpoint name stays) maps b to a, and `d_b` judges (b, a) pairs against (b, G(b));
+the translation is `fake_a` and the method translates BtoA.
+
 As in the official `pix2pix_model.py`, the discriminator steps first and there is no image pool.
 The paper's settings (the `pix2pix` preset): U-Net 256, batch norm, dropout, vanilla GAN, lambda_l1 = 100.
 """
@@ -31,7 +35,7 @@ from .registry import register_method
 class Pix2Pix(Method):
     """Holds g_ab and the conditional discriminator d_b; computes their losses."""
 
-    directions = ("AtoB",)
+    one_way = True  # learns data.direction
     discriminator_first = True  # the official order: update D, then G against the updated D
     uses_pool = False
     paired = True
@@ -46,6 +50,8 @@ class Pix2Pix(Method):
     def from_config(cls, cfg: Config) -> Pix2Pix:
         model = cfg.model
         ca, cb = model.channels_a, model.channels_b
+        if cfg.data.direction == "BtoA":
+            ca, cb = cb, ca  # the generator's input and output channels
         nets = [
             build_generator(model.generator, ca, cb, ngf=model.ngf, norm=model.norm, dropout=model.dropout),
             build_discriminator(model.discriminator, ca + cb, ndf=model.ndf, n_layers=model.n_layers_d, norm=model.norm,
@@ -66,32 +72,47 @@ class Pix2Pix(Method):
     def discriminators(self) -> list[nn.Module]:
         return [self.d_b]
 
-    def translate(self, real_a: torch.Tensor, real_b: torch.Tensor) -> GeneratorOutputs:
-        return GeneratorOutputs(fake_b=self.g_ab(real_a))
+    @property
+    def forward_direction(self) -> bool:
+        """Whether it learns A -> B (else B -> A, `data.direction=BtoA`)."""
+        return self.directions == ("AtoB",)
 
-    def judge(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        """The conditional discriminator's patch scores for the pair (a, b)."""
-        return self.d_b(torch.cat([a, b.to(a.dtype)], dim=1))
+    def translate(self, real_a: torch.Tensor, real_b: torch.Tensor) -> GeneratorOutputs:
+        if self.forward_direction:
+            return GeneratorOutputs(fake_b=self.g_ab(real_a))
+        return GeneratorOutputs(fake_a=self.g_ab(real_b))
+
+    def _roles(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor | None,
+               fake_b: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(source, target, translation) of the learned direction."""
+        return (real_a, real_b, fake_b) if self.forward_direction else (real_b, real_a, fake_a)
+
+    def judge(self, source: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        """The conditional discriminator's patch scores for the pair (source, target)."""
+        return self.d_b(torch.cat([source, target.to(source.dtype)], dim=1))
 
     def generator_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, t: GeneratorOutputs) -> dict[str, torch.Tensor]:
         c = self.loss_cfg
-        losses = {"g_gan": gan_loss(self.judge(real_a, t.fake_b), True, c.gan_mode, for_discriminator=False) * c.lambda_gan}
+        source, target, fake = self._roles(real_a, real_b, t.fake_a, t.fake_b)
+        losses = {"g_gan": gan_loss(self.judge(source, fake), True, c.gan_mode, for_discriminator=False) * c.lambda_gan}
         if c.lambda_l1 > 0:
-            losses["g_l1"] = F.l1_loss(t.fake_b.float(), real_b.float()) * c.lambda_l1
+            losses["g_l1"] = F.l1_loss(fake.float(), target.float()) * c.lambda_l1
         losses["total"] = sum(losses.values())
         return losses
 
     def discriminator_losses(
-        self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor | None, fake_b: torch.Tensor
+        self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor | None, fake_b: torch.Tensor | None
     ) -> dict[str, torch.Tensor]:
         mode = self.loss_cfg.gan_mode
-        d_fake = gan_loss(self.judge(real_a, fake_b.detach()), False, mode)
-        d_real = gan_loss(self.judge(real_a, real_b), True, mode)
+        source, target, fake = self._roles(real_a, real_b, fake_a, fake_b)
+        d_fake = gan_loss(self.judge(source, fake.detach()), False, mode)
+        d_real = gan_loss(self.judge(source, target), True, mode)
         return {"d_fake": d_fake, "d_real": d_real, "total": 0.5 * (d_fake + d_real)}
 
     def translator(self, direction: str) -> nn.Module:
         self.check_direction(direction)
-        return with_channels(self.g_ab, self.cfg.model.channels_a, self.cfg.model.channels_b)
+        ca, cb = self.cfg.model.channels_a, self.cfg.model.channels_b
+        return with_channels(self.g_ab, ca, cb) if self.forward_direction else with_channels(self.g_ab, cb, ca)
 
     def export_official(self, folder: Path) -> list[Path]:
         """`latest_net_G.pth`, the official pix2pix name."""

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from ..config import ConfigError, load_yaml
+from ..config import Config, ConfigError, load_yaml
 from ..data.image_io import find_images
 from ..inference import generator_channels, generators_from_checkpoint, load_generator, read_source, translate_tiled
 from ..methods import DIRECTIONS, get_method
@@ -82,8 +82,9 @@ def _directions(kind: str, path: Path) -> tuple[str, ...]:
         return ("AtoB",)
     if kind == "run" and (path / "config.yaml").is_file():
         try:
-            return get_method(load_yaml(path / "config.yaml").get("model", {}).get("method", "cyclegan")).directions
-        except (ConfigError, AttributeError):
+            cfg = Config.from_dict(load_yaml(path / "config.yaml"))
+            return get_method(cfg.model.method).learned_directions(cfg)
+        except (ConfigError, AttributeError, TypeError):
             pass  # an unreadable config or unknown method: loading the checkpoint reports it
     return DIRECTIONS
 

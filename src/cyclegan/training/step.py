@@ -60,7 +60,7 @@ def train_step(
 
     def discriminator_step() -> dict[str, torch.Tensor]:
         opt_d.zero_grad(set_to_none=True)
-        fake_b = pool_b.query(t.fake_b.detach().float())
+        fake_b = pool_b.query(t.fake_b.detach().float()) if t.fake_b is not None else None
         fake_a = pool_a.query(t.fake_a.detach().float()) if t.fake_a is not None else None
         with amp:
             judge = passes[1] if passes is not None else model.discriminator_losses
