@@ -53,6 +53,10 @@ METHOD_TINY: dict[str, list[str]] = {
     "cyclegan": [],
     "pix2pix": ["model.method=pix2pix", "data.mode=aligned", "loss.pool_size=0", "loss.lambda_identity=0"],
     "bigan": ["model.method=bigan", "loss.pool_size=0", "loss.lambda_identity=0"],
+    "cut": ["model.method=cut", "loss.pool_size=0", "loss.lambda_identity=0", "model.downsample=antialias",
+            "model.upsample=antialias", "method_options.num_patches=16", "method_options.netf_nc=8"],
+    "fastcut": ["model.method=fastcut", "loss.pool_size=0", "loss.lambda_identity=0", "model.downsample=antialias",
+                "model.upsample=antialias", "method_options.num_patches=16", "method_options.netf_nc=8"],
     "cogan": ["model.method=cogan", "loss.pool_size=0", "loss.lambda_identity=0", "data.load_size=32",
               "data.crop_size=32", "method_options.nz=8", "method_options.search_steps=3"],
 }

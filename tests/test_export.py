@@ -23,10 +23,12 @@ pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:D
 # (batch, height, width): odd sides, a second size and batch 2, and a tiny image whose pad is too
 # big for reflection (replication). None is the export example (2, 45, 61).
 SIZES = [(1, 37, 53), (2, 64, 20), (1, 5, 3)]
-GENERATORS = {  # name: (architecture, in channels, out channels, ngf)
-    "resnet": ("resnet_6blocks", 3, 3, 8),
-    "unet": ("unet_128", 3, 3, 4),
-    "gray": ("resnet_6blocks", 1, 1, 4),
+GENERATORS = {  # name: (architecture, in channels, out channels, ngf, resampling)
+    "resnet": ("resnet_6blocks", 3, 3, 8, {}),
+    "unet": ("unet_128", 3, 3, 4, {}),
+    "gray": ("resnet_6blocks", 1, 1, 4, {}),
+    "cut": ("resnet_6blocks", 3, 3, 4, {"downsample": "antialias", "upsample": "antialias"}),  # blur layers
+    "resize_unet": ("unet_128", 3, 3, 4, {"downsample": "antialias", "upsample": "resize"}),
 }
 FORMATS = ["onnx", "torchscript"]
 
@@ -88,9 +90,9 @@ def exported(tmp_path_factory) -> dict:
             if key == "probe":
                 net = PadProbe().eval()
             else:
-                arch, c_in, c_out, ngf = GENERATORS[key]
+                arch, c_in, c_out, ngf, sampling = GENERATORS[key]
                 torch.manual_seed(0)
-                net = build_generator(arch, c_in, c_out, ngf=ngf).eval()
+                net = build_generator(arch, c_in, c_out, ngf=ngf, **sampling).eval()
             path = folder / f"{key}.{'onnx' if format == 'onnx' else 'pt'}"
             cache[key, format] = net, export_generator(net, path, format=format, metadata={"source": key})
         return cache[key, format]

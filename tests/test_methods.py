@@ -20,6 +20,7 @@ from cyclegan.losses import GAN_MODES
 from cyclegan.methods import METHODS, Method, build_method, check_config, get_method, register_method
 from cyclegan.methods.cyclegan import CycleGAN
 from cyclegan.nn import DISCRIMINATORS, GENERATORS, INITS, NORMS
+from cyclegan.nn.sampling import DOWNSAMPLING, UPSAMPLING
 from cyclegan.pool import ImagePool
 from cyclegan.precision import PRECISIONS
 from cyclegan.checkpoint import load_checkpoint
@@ -85,7 +86,7 @@ def states_close(a, b, path=""):
 
 
 def test_every_method_has_test_settings_and_the_choice_lists_are_the_registries():
-    assert set(METHOD_TINY) == set(METHODS) >= {"cyclegan", "pix2pix", "bigan", "cogan"}
+    assert set(METHOD_TINY) == set(METHODS) >= {"cyclegan", "pix2pix", "bigan", "cogan", "cut", "fastcut"}
     assert set(CHOICES["model.generator"]) == set(GENERATORS)
     assert set(CHOICES["model.discriminator"]) == set(DISCRIMINATORS)
     assert set(CHOICES["model.norm"]) == set(NORMS)
@@ -95,6 +96,7 @@ def test_every_method_has_test_settings_and_the_choice_lists_are_the_registries(
     assert set(CHOICES["train.precision"]) == set(PRECISIONS)
     assert set(CHOICES["data.mode"]) == set(DATASETS)
     assert set(CHOICES["data.preprocess"]) == set(PREPROCESS_MODES)
+    assert CHOICES["model.downsample"] == DOWNSAMPLING and CHOICES["model.upsample"] == UPSAMPLING
     for cls in METHODS.values():
         assert set(cls.gan_modes) <= set(GAN_MODES) and set(cls.directions) <= {"AtoB", "BtoA"}
 
@@ -143,15 +145,21 @@ def test_method_trains_resumes_evaluates_translates_and_exports(method, data, tm
             export_official(part, tmp_path / "export")
     else:
         assert written == sorted(p.name for p in export_official(part, tmp_path / "export"))
-        assert written == (["latest_net_G.pth"] if method == "pix2pix" else ["latest_net_G_A.pth", "latest_net_G_B.pth"])
+        assert written == (["latest_net_G.pth"] if cls.one_way else ["latest_net_G_A.pth", "latest_net_G_B.pth"])
 
 
-@pytest.mark.parametrize("generator", sorted(GENERATORS))
-@pytest.mark.parametrize("discriminator", sorted(DISCRIMINATORS))
-def test_every_generator_and_discriminator_trains_a_step(generator, discriminator):
+# Every pair with the paper's sampling; every generator with a PatchGAN for the other resampling layouts.
+SAMPLINGS = [("conv", "transpose"), ("antialias", "antialias"), ("conv", "resize")]
+NETWORK_CASES = [(g, d, s) for g in sorted(GENERATORS) for d in sorted(DISCRIMINATORS) for s in SAMPLINGS
+                 if s == SAMPLINGS[0] or d == "basic"]
+
+
+@pytest.mark.parametrize("generator, discriminator, sampling", NETWORK_CASES)
+def test_every_generator_and_discriminator_trains_a_step(generator, discriminator, sampling):
     size = {"unet_128": 128, "unet_256": 256}.get(generator, 32)  # a U-Net needs 2^depth pixels
     cfg = tiny_config(f"model.generator={generator}", f"model.discriminator={discriminator}", "model.n_layers_d=2",
-                      f"data.crop_size={size}", f"data.load_size={size}")
+                      f"data.crop_size={size}", f"data.load_size={size}", f"model.downsample={sampling[0]}",
+                      f"model.upsample={sampling[1]}")
     torch.manual_seed(0)
     model = build_method(cfg)
     opt_g, opt_d = build_optimizers(model, cfg.optim)

@@ -33,6 +33,8 @@ class ModelConfig:
     ndf: int = 64  # discriminator width
     norm: str = "instance"  # instance (affine off) | batch | syncbatch (batch over all ranks) | none
     dropout: bool = False  # dropout 0.5 in the ResNet blocks / U-Net inner decoder
+    downsample: str = "conv"  # conv (strided, the paper) | antialias (stride-1 conv + blur pool, CUT): G and PatchGAN
+    upsample: str = "transpose"  # transpose (the paper) | antialias (blur upsampling + conv, CUT) | resize (nearest + conv)
     init_type: str = "normal"  # normal | xavier | kaiming | orthogonal
     init_gain: float = 0.02
     channels_a: int = 3  # 1 for grayscale domains
@@ -243,6 +245,8 @@ CHOICES = {
     "model.generator": ("resnet_9blocks", "resnet_6blocks", "unet_128", "unet_256"),
     "model.discriminator": ("basic", "n_layers", "pixel"),
     "model.norm": ("instance", "batch", "syncbatch", "none"),
+    "model.downsample": ("conv", "antialias"),
+    "model.upsample": ("transpose", "antialias", "resize"),
     "model.init_type": ("normal", "xavier", "kaiming", "orthogonal"),
     "loss.gan_mode": ("lsgan", "vanilla", "wgangp", "hinge"),
     "data.preprocess": ("resize_and_crop", "crop", "scale_width", "scale_width_and_crop", "none"),

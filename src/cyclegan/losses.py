@@ -1,7 +1,7 @@
 """Loss functions of the CycleGAN objective (paper Sec. 3, Eq. 1-3 and Sec. 4 "Training details").
 
 Pure functions of tensors: the adversarial loss in four flavours, the cycle-consistency and identity
-L1 terms, and the WGAN-GP gradient penalty.
+L1 terms, the WGAN-GP gradient penalty, and CUT's PatchNCE loss (Park et al. 2020, Eq. 2-5).
 """
 
 from __future__ import annotations
@@ -69,3 +69,27 @@ def gradient_penalty(
     (grad,) = torch.autograd.grad(out, mixed, grad_outputs=torch.ones_like(out), create_graph=True)
     grad = grad.reshape(real.shape[0], -1)
     return ((grad + 1e-16).norm(2, dim=1) - constant).pow(2).mean() * weight
+
+
+def patch_nce_loss(feat_q: torch.Tensor, feat_k: torch.Tensor, *, images: int, tau: float = 0.07,
+                   all_negatives: bool = False) -> torch.Tensor:
+    """PatchNCE (InfoNCE over patches) of one layer, per patch (no reduction), as the reference's
+    `PatchNCELoss`.
+
+    `feat_q`, `feat_k`: (images * P, D) L2-normalised query and key rows, batch-major (`nn.PatchSampler`).
+    Each query's positive is the key at its own position; its negatives are the keys at the other
+    positions of the same image (of the whole batch with `all_negatives`). Keys are a fixed target
+    (detached). The same position's similarity is masked with -10 (not -inf) before dividing by
+    `tau`, and the loss is the cross-entropy to the positive. Returns (images * P,).
+    """
+    n, dim = feat_q.shape
+    feat_k = feat_k.detach()
+    l_pos = torch.bmm(feat_q.view(n, 1, dim), feat_k.view(n, dim, 1)).view(n, 1)  # (N, 1)
+    groups = 1 if all_negatives else images
+    q, k = feat_q.view(groups, -1, dim), feat_k.view(groups, -1, dim)
+    patches = q.shape[1]
+    l_neg = torch.bmm(q, k.transpose(2, 1))  # (G, P, P)
+    eye = torch.eye(patches, device=q.device, dtype=torch.bool)[None]
+    l_neg = l_neg.masked_fill(eye, -10.0).view(-1, patches)
+    logits = torch.cat((l_pos, l_neg), dim=1) / tau
+    return F.cross_entropy(logits, torch.zeros(n, dtype=torch.long, device=q.device), reduction="none")

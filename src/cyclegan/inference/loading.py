@@ -157,8 +157,9 @@ def official_generator(state_dict: Mapping[str, torch.Tensor]) -> nn.Module:
     """Build the generator an official state dict describes and load it (strict, shape-checked).
 
     The architecture is read from the keys: ResNet (`model.N.conv_block...`: number of blocks, width,
-    channels, dropout from the `conv_block.6` conv, norm from the parameters in slot 2) or U-Net
-    (`model.model...`: depth from the nesting). Raises ValueError for anything else.
+    channels, dropout from the `conv_block.6` conv, norm from the parameters in slot 2, CUT's
+    anti-aliased sampling from its `filt` buffers) or U-Net (`model.model...`: depth from the
+    nesting). Raises ValueError for anything else.
     """
     sd = {k.removeprefix("module."): v for k, v in state_dict.items()}
     if "model.1.weight" in sd and any(".conv_block." in k for k in sd):
@@ -184,6 +185,8 @@ def _official_norm(sd: Mapping[str, torch.Tensor], norm_weight: str, first_conv_
 
 
 def _official_resnet(sd: Mapping[str, torch.Tensor]) -> nn.Module:
+    """The official ResNet layout, or CUT's: its blur filters (`model.N.filt`, 3x3 going down, 4x4
+    going up) say that the sampling is anti-aliased."""
     blocks = sorted({int(m.group(1)) for k in sd if (m := re.match(r"model\.(\d+)\.conv_block\.", k))})
     first = sd["model.1.weight"]  # (ngf, in, 7, 7)
     convs = sorted(
@@ -191,6 +194,7 @@ def _official_resnet(sd: Mapping[str, torch.Tensor]) -> nn.Module:
         for k, v in sd.items()
         if (m := re.fullmatch(r"model\.(\d+)\.weight", k)) and v.dim() == 4
     )
+    filters = {int(m.group(1)): v.shape[-1] for k, v in sd.items() if (m := re.fullmatch(r"model\.(\d+)\.filt", k))}
     w6 = sd.get(f"model.{blocks[0]}.conv_block.6.weight")
     net = ResnetGenerator(
         first.shape[1],
@@ -199,6 +203,8 @@ def _official_resnet(sd: Mapping[str, torch.Tensor]) -> nn.Module:
         n_blocks=len(blocks),
         norm=_official_norm(sd, "model.2.weight", "model.1.bias"),
         dropout=w6 is not None and w6.dim() == 4,
+        downsample="antialias" if any(i < blocks[0] for i in filters) else "conv",
+        upsample="antialias" if any(i > blocks[-1] for i in filters) else "transpose",
     )
     return with_channels(net, first.shape[1], convs[-1][1].shape[0])
 

@@ -33,7 +33,8 @@ from torch import nn
 from ..atomic import atomic_save
 from ..config import Config, ConfigError, merge
 from ..names import DIRECTIONS
-from ..nn import has_official_layout, to_official
+from ..nn import build_discriminator, build_generator, has_official_layout, to_official
+from ..precision import discriminators_in_float32
 
 logger = logging.getLogger(__name__)
 
@@ -51,9 +52,10 @@ class GeneratorOutputs:
     rec_b: torch.Tensor | None = None  # G(F(b))
     idt_b: torch.Tensor | None = None  # G(b), the identity image of the A -> B generator
     idt_a: torch.Tensor | None = None  # F(a)
+    extra: dict[str, Any] | None = None  # what a method's own losses need from the pass (CUT: PatchNCE's rows)
 
-    def as_tuple(self) -> tuple[torch.Tensor | None, ...]:
-        return (self.fake_b, self.rec_a, self.fake_a, self.rec_b, self.idt_b, self.idt_a)
+    def as_tuple(self) -> tuple[Any, ...]:
+        return (self.fake_b, self.rec_a, self.fake_a, self.rec_b, self.idt_b, self.idt_a, self.extra)
 
 
 class Method(nn.Module):
@@ -182,6 +184,21 @@ class Method(nn.Module):
             raise ValueError(f"unknown direction {direction!r}; choose one of: {', '.join(DIRECTIONS)}")
         if direction not in self.directions:
             raise ValueError(f"model.method={self.name} translates {' and '.join(self.directions)} only, not {direction}")
+
+
+def generator_from_config(cfg: Config, in_channels: int, out_channels: int) -> nn.Module:
+    """`model.generator` with the model section's width, norm, dropout and resampling (not initialised)."""
+    m = cfg.model
+    return build_generator(m.generator, in_channels, out_channels, ngf=m.ngf, norm=m.norm, dropout=m.dropout,
+                           downsample=m.downsample, upsample=m.upsample)
+
+
+def discriminator_from_config(cfg: Config, in_channels: int) -> nn.Module:
+    """`model.discriminator` with the model section's width, depth, norm and downsampling, in float32
+    under mixed precision unless `train.low_precision_discriminators` (not initialised)."""
+    m = cfg.model
+    return build_discriminator(m.discriminator, in_channels, ndf=m.ndf, n_layers=m.n_layers_d, norm=m.norm,
+                               float32=discriminators_in_float32(cfg.train), downsample=m.downsample)
 
 
 def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:

@@ -21,9 +21,10 @@ from torch import nn
 
 from ..config import Config
 from ..losses import gan_loss
-from ..nn import build_discriminator, build_generator, init_weights, with_channels
-from ..precision import discriminators_in_float32
-from .base import GeneratorOutputs, Method, write_official_generators
+from ..nn import init_weights, with_channels
+from .base import (
+    GeneratorOutputs, Method, discriminator_from_config, generator_from_config, write_official_generators,
+)
 from .registry import register_method
 
 
@@ -44,13 +45,8 @@ class BiGAN(Method):
     def from_config(cls, cfg: Config) -> BiGAN:
         model = cfg.model
         ca, cb = model.channels_a, model.channels_b
-        g_kw = dict(ngf=model.ngf, norm=model.norm, dropout=model.dropout)
-        nets = [
-            build_generator(model.generator, ca, cb, **g_kw),
-            build_generator(model.generator, cb, ca, **g_kw),
-            build_discriminator(model.discriminator, ca + cb, ndf=model.ndf, n_layers=model.n_layers_d, norm=model.norm,
-                                float32=discriminators_in_float32(cfg.train)),
-        ]
+        nets = [generator_from_config(cfg, ca, cb), generator_from_config(cfg, cb, ca),
+                discriminator_from_config(cfg, ca + cb)]
         for net in nets:
             init_weights(net, model.init_type, model.init_gain)
         return cls(cfg, *nets)

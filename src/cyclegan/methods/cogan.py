@@ -77,6 +77,9 @@ class CoGAN(Method):
             raise ConfigError(f"method_options.search_steps must be at least 0, got {o.search_steps}")
         if cfg.loss.lambda_gan <= 0:
             raise ConfigError("model.method=cogan is adversarial only: loss.lambda_gan must be > 0")
+        if (cfg.model.downsample, cfg.model.upsample) != ("conv", "transpose"):
+            raise ConfigError("model.method=cogan uses CoGAN's own DCGAN networks: model.downsample and model.upsample "
+                              "do not apply (leave them at conv / transpose)")
 
     @classmethod
     def from_config(cls, cfg: Config) -> CoGAN:

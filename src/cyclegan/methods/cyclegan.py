@@ -14,10 +14,11 @@ from torch import nn
 
 from ..config import Config, ConfigError
 from ..losses import cycle_loss, feature_loss, gan_loss, gradient_penalty, identity_loss
-from ..nn import build_discriminator, build_generator, init_weights, with_channels
+from ..nn import init_weights, with_channels
 from ..nn.features import check_layers
-from ..precision import discriminators_in_float32
-from .base import GeneratorOutputs, Method, write_official_generators
+from .base import (
+    GeneratorOutputs, Method, discriminator_from_config, generator_from_config, write_official_generators,
+)
 from .registry import register_method
 
 # Our loss names -> the names the official code logs (used to compare against its logs).
@@ -69,14 +70,8 @@ class CycleGAN(Method):
         """Build the four networks and initialise them as the official `init_net` does."""
         model = cfg.model
         ca, cb = model.channels_a, model.channels_b
-        g_kw = dict(ngf=model.ngf, norm=model.norm, dropout=model.dropout)
-        d_kw = dict(ndf=model.ndf, n_layers=model.n_layers_d, norm=model.norm, float32=discriminators_in_float32(cfg.train))
-        nets = [
-            build_generator(model.generator, ca, cb, **g_kw),
-            build_generator(model.generator, cb, ca, **g_kw),
-            build_discriminator(model.discriminator, ca, **d_kw),
-            build_discriminator(model.discriminator, cb, **d_kw),
-        ]
+        nets = [generator_from_config(cfg, ca, cb), generator_from_config(cfg, cb, ca),
+                discriminator_from_config(cfg, ca), discriminator_from_config(cfg, cb)]
         for net in nets:
             init_weights(net, model.init_type, model.init_gain)
         return cls(cfg, *nets)

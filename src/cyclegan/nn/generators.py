@@ -1,7 +1,9 @@
 """Generators: the ResNet generator of the paper (Appendix 7.2, after Johnson et al. 2016) and the
-U-Net of pix2pix (Isola et al. 2017), layer for layer as in the official implementation.
+U-Net of pix2pix (Isola et al. 2017), layer for layer as in the official implementation, with
+anti-aliased or resize-convolution resampling as options (`nn.sampling`; CUT's ResNet layout with
+`downsample="antialias", upsample="antialias"`).
 
-Module names are our own; `cyclegan.nn.official` maps the official state-dict keys onto them.
+Module names are our own; `cyclegan.nn.official` maps the official (and CUT's) state-dict keys onto them.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .layers import OutputConv2d, OutputConvTranspose2d, conv_bias, norm_layer
+from .sampling import BlurDownsample, BlurUpsample, check_sampling
 
 
 class ResnetBlock(nn.Module):
@@ -42,6 +45,12 @@ class ResnetGenerator(nn.Module):
 
     6 blocks for 128x128 training images, 9 for 256x256 and higher (paper, Appendix 7.2).
     Input sides should be multiples of 4 (two stride-2 downsamplings).
+
+    `downsample` / `upsample` choose the resampling (`nn.sampling`): "conv" / "transpose" are the
+    paper's strided and transposed convolutions; "antialias" is CUT's layout (a stride-1 conv and a
+    blur pool going down, a blur upsampling and a 3x3 conv going up); upsample "resize" is nearest x2
+    and a 3x3 conv. The modules, flattened as `layers`, follow the reference code's `model.N` order,
+    which `encode` indexes (CUT's `nce_layers`).
     """
 
     def __init__(
@@ -53,38 +62,64 @@ class ResnetGenerator(nn.Module):
         n_blocks: int = 9,
         norm: str = "instance",
         dropout: bool = False,
+        downsample: str = "conv",
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
+        check_sampling(downsample, upsample)
         make_norm, bias = norm_layer(norm), conv_bias(norm)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.n_blocks = n_blocks
-        self.size_multiple = 4  # two stride-2 convs: sides must divide by 4
-        self.encoder = nn.Sequential(
+        self.downsample, self.upsample = downsample, upsample
+        self.size_multiple = 4  # two stride-2 downsamplings: sides must divide by 4
+        encoder: list[nn.Module] = [
             nn.ReflectionPad2d(3),
             nn.Conv2d(in_channels, ngf, kernel_size=7, bias=bias),
             make_norm(ngf),
             nn.ReLU(inplace=True),
-            nn.Conv2d(ngf, 2 * ngf, kernel_size=3, stride=2, padding=1, bias=bias),
-            make_norm(2 * ngf),
-            nn.ReLU(inplace=True),
-            nn.Conv2d(2 * ngf, 4 * ngf, kernel_size=3, stride=2, padding=1, bias=bias),
-            make_norm(4 * ngf),
-            nn.ReLU(inplace=True),
-        )
+        ]
+        for c in (ngf, 2 * ngf):
+            if downsample == "conv":
+                encoder += [nn.Conv2d(c, 2 * c, kernel_size=3, stride=2, padding=1, bias=bias), make_norm(2 * c),
+                            nn.ReLU(inplace=True)]
+            else:
+                encoder += [nn.Conv2d(c, 2 * c, kernel_size=3, stride=1, padding=1, bias=bias), make_norm(2 * c),
+                            nn.ReLU(inplace=True), BlurDownsample(2 * c)]
+        self.encoder = nn.Sequential(*encoder)
         self.blocks = nn.Sequential(
             *(ResnetBlock(4 * ngf, norm=norm, dropout=dropout) for _ in range(n_blocks))
         )
-        self.decoder = nn.Sequential(
-            nn.ConvTranspose2d(4 * ngf, 2 * ngf, 3, stride=2, padding=1, output_padding=1, bias=bias),
-            make_norm(2 * ngf),
-            nn.ReLU(inplace=True),
-            nn.ConvTranspose2d(2 * ngf, ngf, 3, stride=2, padding=1, output_padding=1, bias=bias),
-            make_norm(ngf),
-            nn.ReLU(inplace=True),
+        decoder: list[nn.Module] = []
+        for c in (4 * ngf, 2 * ngf):
+            if upsample == "transpose":
+                decoder += [nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1, output_padding=1, bias=bias)]
+            else:
+                decoder += [BlurUpsample(c) if upsample == "antialias" else nn.Upsample(scale_factor=2, mode="nearest"),
+                            nn.Conv2d(c, c // 2, kernel_size=3, stride=1, padding=1, bias=bias)]
+            decoder += [make_norm(c // 2), nn.ReLU(inplace=True)]
+        decoder += [
             nn.ReflectionPad2d(3),
             OutputConv2d(ngf, out_channels, kernel_size=7),  # float32 even under autocast
             nn.Tanh(),
-        )
+        ]
+        self.decoder = nn.Sequential(*decoder)
+
+    @property
+    def layers(self) -> list[nn.Module]:
+        """Every layer in the reference code's flat `model.N` order (encoder, blocks, decoder)."""
+        return [*self.encoder, *self.blocks, *self.decoder]
+
+    def encode(self, x: torch.Tensor, layers: list[int] | tuple[int, ...]) -> list[torch.Tensor]:
+        """The outputs of the flat `layers` (indices into `layers`, ascending), as CUT's
+        `forward(x, nce_layers, encode_only=True)`: the pass stops after the last one. A tapped
+        output that the next in-place ReLU overwrites is returned overwritten, as there."""
+        wanted, last = set(layers), max(layers)
+        feats = []
+        for i, layer in enumerate(self.layers[: last + 1]):
+            x = layer(x)
+            if i in wanted:
+                feats.append(x)
+        return feats
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decoder(self.blocks(self.encoder(x)))
@@ -98,6 +133,11 @@ class UnetGenerator(nn.Module):
     dropout 0.5 at the 8ngf->8ngf levels when enabled, and the outermost level ends in tanh.
     As in the official code, each skip connection carries the LeakyReLU'd encoder activation (the
     official in-place LeakyReLU overwrites the tensor that is later concatenated).
+
+    `downsample="antialias"` makes each 4x4 stride-2 conv a 3x3 stride-1 conv followed by a blur pool;
+    `upsample="antialias"` / `"resize"` makes each 4x4 stride-2 transposed conv a blur (or
+    nearest-neighbour) upsampling followed by a 3x3 conv (`nn.sampling`). Those layouts have no
+    official counterpart.
     """
 
     def __init__(
@@ -109,41 +149,48 @@ class UnetGenerator(nn.Module):
         ngf: int = 64,
         norm: str = "instance",
         dropout: bool = False,
+        downsample: str = "conv",
+        upsample: str = "transpose",
     ) -> None:
         super().__init__()
         if num_downs < 5:
             raise ValueError(f"num_downs must be >= 5, got {num_downs}")
+        check_sampling(downsample, upsample)
         make_norm, bias = norm_layer(norm), conv_bias(norm)
         self.in_channels, self.out_channels = in_channels, out_channels
         self.num_downs = num_downs
+        self.downsample, self.upsample = downsample, upsample
         self.size_multiple = 2**num_downs
         widths = [ngf, 2 * ngf, 4 * ngf] + [8 * ngf] * (num_downs - 3)  # output width of each level
 
-        downs = [nn.Sequential(nn.Conv2d(in_channels, ngf, 4, stride=2, padding=1, bias=bias))]
-        ups = [
-            nn.Sequential(
-                nn.ReLU(inplace=True),
-                OutputConvTranspose2d(2 * ngf, out_channels, 4, stride=2, padding=1),  # float32 under autocast
-                nn.Tanh(),
-            )
-        ]
+        def down_conv(c_in: int, c_out: int, *, with_bias: bool) -> list[nn.Module]:
+            if downsample == "conv":
+                return [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=with_bias)]
+            return [nn.Conv2d(c_in, c_out, 3, stride=1, padding=1, bias=with_bias), BlurDownsample(c_out)]
+
+        def up_conv(c_in: int, c_out: int, *, with_bias: bool, output: bool = False) -> list[nn.Module]:
+            if upsample == "transpose":
+                conv_t = OutputConvTranspose2d if output else nn.ConvTranspose2d  # output: float32 under autocast
+                return [conv_t(c_in, c_out, 4, stride=2, padding=1, bias=with_bias)]
+            up = BlurUpsample(c_in) if upsample == "antialias" else nn.Upsample(scale_factor=2, mode="nearest")
+            return [up, (OutputConv2d if output else nn.Conv2d)(c_in, c_out, 3, stride=1, padding=1, bias=with_bias)]
+
+        downs = [nn.Sequential(*down_conv(in_channels, ngf, with_bias=bias))]
+        ups = [nn.Sequential(nn.ReLU(inplace=True), *up_conv(2 * ngf, out_channels, with_bias=True, output=True),
+                             nn.Tanh())]
         for level in range(1, num_downs):
             inner = level == num_downs - 1
             c_in, c_out = widths[level - 1], widths[level]
-            downs.append(
-                nn.Sequential(
-                    nn.LeakyReLU(0.2),
-                    nn.Conv2d(c_in, c_out, 4, stride=2, padding=1, bias=bias),
-                    nn.Identity() if inner else make_norm(c_out),
-                )
-            )
+            down = down_conv(c_in, c_out, with_bias=bias)
+            downs.append(nn.Sequential(nn.LeakyReLU(0.2), down[0], nn.Identity() if inner else make_norm(c_out),
+                                       *down[1:]))
             # The innermost decoder sees only its own encoder output; the others see [skip, up].
             up_in = c_out if inner else 2 * c_out
             use_dropout = dropout and 4 <= level < num_downs - 1
             ups.append(
                 nn.Sequential(
                     nn.ReLU(inplace=True),
-                    nn.ConvTranspose2d(up_in, c_in, 4, stride=2, padding=1, bias=bias),
+                    *up_conv(up_in, c_in, with_bias=bias),
                     make_norm(c_in),
                     nn.Dropout(0.5) if use_dropout else nn.Identity(),
                 )
@@ -174,9 +221,10 @@ GENERATORS = {
 
 def build_generator(
     name: str, in_channels: int = 3, out_channels: int = 3, *, ngf: int = 64, norm: str = "instance",
-    dropout: bool = False,
+    dropout: bool = False, downsample: str = "conv", upsample: str = "transpose",
 ) -> nn.Module:
     """Build a registered generator by name (see `GENERATORS`); weights are not initialised here."""
     if name not in GENERATORS:
         raise ValueError(f"unknown generator {name!r}; choose one of: {', '.join(GENERATORS)}")
-    return GENERATORS[name](in_channels, out_channels, ngf=ngf, norm=norm, dropout=dropout)
+    return GENERATORS[name](in_channels, out_channels, ngf=ngf, norm=norm, dropout=dropout, downsample=downsample,
+                            upsample=upsample)

@@ -4,6 +4,10 @@ The official networks are flat or recursively nested `nn.Sequential`s (`model.10
 `model.model.1.model.3...`); ours name their parts. Each network class has a table
 `our module prefix -> official module prefix`, used in both directions: to load official weights
 (pretrained files, the golden fixtures) and to export ours for people who use the official code.
+CUT's networks (taesungp/contrastive-unpaired-translation) use the same flat `model.N` scheme, with
+their anti-aliasing layers (and their `filt` buffers) in the sequence: an anti-aliased ResNet or
+PatchGAN maps to CUT's layout the same way. Resize-convolution layouts and anti-aliased U-Nets have
+no reference layout.
 """
 
 from __future__ import annotations
@@ -21,19 +25,25 @@ _INSTANCE_NORM_STATS = ("running_mean", "running_var", "num_batches_tracked")
 
 
 def _resnet_table(net: ResnetGenerator) -> dict[str, str]:
-    table = {f"encoder.{i}": f"model.{i}" for i in range(len(net.encoder))}
+    if net.upsample == "resize":
+        raise TypeError("no official layout is known for a ResnetGenerator with upsample='resize'")
+    first = len(net.encoder)  # the first block's index: 10, or 12 with CUT's anti-aliased downsampling
+    table = {f"encoder.{i}": f"model.{i}" for i in range(first)}
     for b, block in enumerate(net.blocks):
         has_dropout = isinstance(block.body[4], nn.Dropout)
         for k in range(len(block.body)):
             # Without dropout the official block has no slot 4, so later layers shift down by one.
             official_k = k if has_dropout or k < 4 else k - 1
-            table[f"blocks.{b}.body.{k}"] = f"model.{10 + b}.conv_block.{official_k}"
-    offset = 10 + net.n_blocks
+            table[f"blocks.{b}.body.{k}"] = f"model.{first + b}.conv_block.{official_k}"
+    offset = first + net.n_blocks
     table.update({f"decoder.{j}": f"model.{offset + j}" for j in range(len(net.decoder))})
     return table
 
 
 def _unet_table(net: UnetGenerator) -> dict[str, str]:
+    if (net.downsample, net.upsample) != ("conv", "transpose"):
+        raise TypeError("no official layout is known for an anti-aliased or resize-convolution UnetGenerator")
+
     def prefix(depth: int) -> str:  # module path of the official block at this depth
         return "model.model." if depth == 0 else "model.model.1.model." + "3.model." * (depth - 1)
 
