@@ -1,5 +1,6 @@
-"""Benchmark: CycleGAN training speed (one optimisation step of both generators and discriminators,
-identity loss on, the paper's defaults) and how close it runs to the machine's limit.
+"""Benchmark: training speed of one optimisation step (CycleGAN: both generators and discriminators,
+identity loss on, the paper's defaults; `--method cut|fastcut`: the reference CUT / FastCUT step of
+their presets) and how close it runs to the machine's limit.
 
 One configuration per process (peak memory is the process's own):
 
@@ -8,7 +9,9 @@ One configuration per process (peak memory is the process's own):
     python3 benchmarks/train_speed.py --size 128 --netG resnet_6blocks --precision bf16 --merge --compile
 
 `--matrix` runs a set of configurations, each in a fresh process, prints a markdown table and writes
-`benchmarks/results/train_speed.json`. Columns: seconds per iteration (median of the timed
+`benchmarks/results/train_speed.json`; `--matrix --methods` runs CycleGAN, CUT and FastCUT side by
+side at 128 px (resnet_6blocks) and 256 px (resnet_9blocks), fp32 and bf16, into
+`benchmarks/results/train_speed_methods.json`. Columns: seconds per iteration (median of the timed
 iterations), images/s (batch / s), peak memory (CPU: the process's peak RSS, VmHWM; CUDA: peak
 allocated), GFLOP per iteration (counted with torch's FlopCounterMode on one eager step), achieved
 GFLOP/s, and its ratio to the peak this script measures on the machine: the throughput of the
@@ -32,7 +35,7 @@ from pathlib import Path
 import torch
 
 from cyclegan.config import build_config
-from cyclegan.methods.cyclegan import CycleGAN
+from cyclegan.methods import Method, get_method
 from cyclegan.pool import ImagePool
 from cyclegan.device import resolve_device
 from cyclegan.precision import autocast
@@ -50,6 +53,10 @@ MATRIX = [
     "--size 256 --netG resnet_9blocks --precision bf16 --batch-size 4",
     "--size 256 --netG resnet_9blocks --precision bf16 --compile",
 ]
+
+METHODS_MATRIX = [f"--method {m} --size {size} --netG {g} --precision {p}"
+                  for size, g in ((128, "resnet_6blocks"), (256, "resnet_9blocks")) for p in ("fp32", "bf16")
+                  for m in ("cyclegan", "cut", "fastcut")]
 
 
 def cpu_name() -> str:
@@ -89,7 +96,7 @@ def conv_peak_gflops(size: int, device: torch.device, precision: str, seconds: f
     return flop * n / (time.perf_counter() - t0) / 1e9
 
 
-def count_gflop(model: CycleGAN, step) -> float:
+def count_gflop(model: Method, step) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     counter = FlopCounterMode(display=False)
@@ -104,8 +111,8 @@ def run_one(args: argparse.Namespace) -> dict:
     overrides = [f"model.generator={args.netG}", f"train.precision={args.precision}", f"model.ngf={args.ngf}",
                  f"model.ndf={args.ngf}", f"train.merge_passes={args.merge}",
                  f"train.low_precision_discriminators={args.low_precision_discriminators}"]
-    cfg = build_config(overrides=overrides)
-    model = CycleGAN.from_config(cfg).to(device)
+    cfg = build_config([] if args.method == "cyclegan" else [args.method], overrides)
+    model = get_method(cfg.model.method).from_config(cfg).to(device)
     opt_g, opt_d = build_optimizers(model, cfg.optim)
     pool_a, pool_b = ImagePool(cfg.loss.pool_size, seed=1), ImagePool(cfg.loss.pool_size, seed=2)
     scalers = GradScalers(device, args.precision)
@@ -119,7 +126,7 @@ def run_one(args: argparse.Namespace) -> dict:
     gflop = count_gflop(model, step)
     compile_s = None
     if args.compile:
-        for net in (model.g_ab, model.g_ba, model.d_a, model.d_b):
+        for net in model.networks().values():
             net.compile()
         t0 = time.perf_counter()
         step()
@@ -139,7 +146,7 @@ def run_one(args: argparse.Namespace) -> dict:
     achieved = gflop / s_per_iter
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return {
-        "size": args.size, "netG": args.netG, "ngf": args.ngf, "precision": args.precision, "batch_size": args.batch_size,
+        "method": args.method, "size": args.size, "netG": args.netG, "ngf": args.ngf, "precision": args.precision, "batch_size": args.batch_size,
         "merge": args.merge, "compile": args.compile, "iters": args.iters,
         "low_precision_discriminators": args.low_precision_discriminators,
         "s_per_iter": s_per_iter, "s_per_iter_mean": statistics.fmean(times),
@@ -155,13 +162,14 @@ def label(r: dict) -> str:
     extra = [x for x, on in (("merged", r["merge"]), ("compiled", r["compile"]),
                              ("bf16 D", r.get("low_precision_discriminators"))) if on]
     width = f" ngf {r['ngf']}" if r.get("ngf", 64) != 64 else ""
-    return f"{r['size']} px {r['netG']}{width} {r['precision']}" + (f" {'+'.join(extra)}" if extra else "") + \
+    method = {"cyclegan": "", "cut": "CUT ", "fastcut": "FastCUT "}[r.get("method", "cyclegan")]
+    return f"{method}{r['size']} px {r['netG']}{width} {r['precision']}" + (f" {'+'.join(extra)}" if extra else "") + \
         (f" batch {r['batch_size']}" if r["batch_size"] > 1 else "")
 
 
 def matrix(args: argparse.Namespace) -> None:
     rows = []
-    for config in args.configs or MATRIX:
+    for config in args.configs or (METHODS_MATRIX if args.methods else MATRIX):
         cmd = [sys.executable, __file__, *config.split(), "--iters", str(args.iters), "--warmup", str(args.warmup),
                "--device", args.device, "--json"]
         res = subprocess.run(cmd, capture_output=True, text=True)
@@ -185,6 +193,7 @@ def matrix(args: argparse.Namespace) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--method", default="cyclegan", choices=["cyclegan", "cut", "fastcut"])
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--netG", default="resnet_6blocks", choices=["resnet_6blocks", "resnet_9blocks", "unet_128", "unet_256"])
     ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16", "fp16"])
@@ -201,8 +210,11 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="print one JSON object")
     ap.add_argument("--matrix", action="store_true", help="run the standard configurations, print a table")
     ap.add_argument("--configs", nargs="+", help="with --matrix: configurations to run instead of the standard ones")
-    ap.add_argument("--out", type=Path, default=Path("benchmarks/results/train_speed.json"))
+    ap.add_argument("--methods", action="store_true", help="with --matrix: CycleGAN, CUT and FastCUT side by side")
+    ap.add_argument("--out", type=Path, help="with --matrix: the JSON file (default benchmarks/results/train_speed.json, "
+                    "or train_speed_methods.json with --methods)")
     args = ap.parse_args()
+    args.out = args.out or Path(f"benchmarks/results/train_speed{'_methods' if args.methods else ''}.json")
     if args.matrix:
         matrix(args)
         return

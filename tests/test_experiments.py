@@ -165,3 +165,20 @@ def test_the_small_budget_selects_on_held_out_images():
     cfg = variant_config("ablation", "CycleGAN", "small")
     assert (cfg.eval.every_epochs, cfg.eval.split, cfg.eval.holdout) == (1, "val", 50)
     assert variant_config("baselines", "CoGAN", "small").eval.every_epochs == 0  # latent search: too slow
+
+
+@pytest.mark.parametrize("preset", ["cut", "fastcut", "cut_horse2zebra", "cut_cat2dog", "cut_cityscapes"])
+def test_cut_presets_hold_the_reference_settings(preset):
+    from cyclegan.methods import build_method, check_config
+
+    cfg = build_config([preset])
+    check_config(cfg)
+    fast = preset == "fastcut"
+    assert (cfg.model.method, cfg.model.generator, cfg.model.downsample, cfg.model.upsample) == (
+        "fastcut" if fast else "cut", "resnet_9blocks", "antialias", "antialias")
+    assert (cfg.model.init_type, cfg.model.init_gain, cfg.loss.pool_size, cfg.loss.gan_mode) == ("xavier", 0.02, 0, "lsgan")
+    assert (cfg.optim.n_epochs, cfg.optim.n_epochs_decay) == ((150, 50) if fast else (200, 200))
+    opts = build_method(cfg).opts
+    assert (opts.lambda_nce, opts.nce_idt, opts.flip_equivariance) == ((10.0, False, True) if fast else (1.0, True, False))
+    assert (opts.nce_layers, opts.num_patches, opts.netf_nc, opts.nce_t) == ("0,4,8,12,16", 256, 256, 0.07)
+    assert cfg.data.direction == ("BtoA" if preset == "cut_cityscapes" else "AtoB")

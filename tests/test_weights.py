@@ -12,12 +12,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import shutil
+import tarfile
 import warnings
 from pathlib import Path
 
 import pytest
 import torch
 
+from cyclegan.inference import load_generator
 from cyclegan.weights.pretrained import PRETRAINED, download_pretrained
 from cyclegan.metrics.inception import FIDInceptionV3
 from cyclegan.nn.features import FEATURE_NETWORKS
@@ -50,6 +52,8 @@ OFFICIAL_GENERATORS = (
     "map2sat", "cityscapes_photo2label", "cityscapes_label2photo", "facades_photo2label", "facades_label2photo",
     "iphone2dslr_flower",
 )
+CUT_GENERATORS = ("horse2zebra_cut", "horse2zebra_fastcut", "cat2dog_cut", "cat2dog_fastcut", "cityscapes_cut",
+                  "cityscapes_fastcut")  # CUT's pretrained_models.tar
 ONE_OF_EACH_KIND = ("horse2zebra", "vgg16", FID_INCEPTION)
 ALIASES = {"horse2zebra": "CYCLEGAN_PRETRAINED_URL", "vgg16": "CYCLEGAN_FEATURE_WEIGHTS_URL",
            FID_INCEPTION: "CYCLEGAN_FID_WEIGHTS_URL"}
@@ -60,6 +64,8 @@ def fake_state(name: str) -> dict[str, torch.Tensor]:
     """Seeded random weights in the layout of the released file of `name` (official generator keys,
     torchvision's VGG keys with classifier keys, pytorch-fid's keys without BatchNorm counters)."""
     gen = torch.Generator().manual_seed(0)
+    if WEIGHTS[name].member is not None:  # CUT's layout, blur filters included
+        return to_official(ResnetGenerator(3, 3, ngf=2, n_blocks=9, downsample="antialias", upsample="antialias"))
     if WEIGHTS[name].kind == "pretrained":
         return to_official(ResnetGenerator(3, 3, ngf=2, n_blocks=9))
     with torch.device("meta"):
@@ -104,13 +110,18 @@ def flip_a_byte(path: Path) -> None:
 
 
 def test_the_table_holds_every_released_file_with_its_url_name_and_checksum():
-    assert tuple(n for n, w in WEIGHTS.items() if w.kind == "pretrained") == OFFICIAL_GENERATORS
-    assert tuple(PRETRAINED) == OFFICIAL_GENERATORS  # hub.pretrained's names are the table's
+    assert tuple(n for n, w in WEIGHTS.items() if w.kind == "pretrained") == OFFICIAL_GENERATORS + CUT_GENERATORS
+    assert tuple(PRETRAINED) == OFFICIAL_GENERATORS + CUT_GENERATORS  # hub.pretrained's names are the table's
     for name in OFFICIAL_GENERATORS:
         w = WEIGHTS[name]
-        assert (w.url, w.file, w.sha256, w.strict) == (
-            f"http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{name}.pth", f"{name}.pth", None, True)
+        assert (w.url, w.file, w.sha256, w.strict, w.member) == (
+            f"http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models/{name}.pth", f"{name}.pth", None, True, None)
         assert w.description
+    for name in CUT_GENERATORS:
+        w = WEIGHTS[name]
+        assert (w.url, w.file, w.sha256, w.member) == (
+            "http://efrosgans.eecs.berkeley.edu/CUT/pretrained_models.tar", f"{name}.pth", None,
+            f"checkpoints/{name}_pretrained/latest_net_G.pth")
     assert (RELEASED_VGG16.url, RELEASED_VGG16.file, RELEASED_VGG16.sha256) == (
         "https://download.pytorch.org/models/vgg16-397923af.pth", "vgg16-397923af.pth", "397923af")
     vgg19 = WEIGHTS["vgg19"]
@@ -120,10 +131,10 @@ def test_the_table_holds_every_released_file_with_its_url_name_and_checksum():
     assert (fid.url, fid.file, fid.sha256, fid.kind) == (
         "https://github.com/mseitzer/pytorch-fid/releases/download/fid_weights/pt_inception-2015-12-05-6726825d.pth",
         "pt_inception-2015-12-05-6726825d.pth", None, "fid")
-    assert set(WEIGHTS) == {*OFFICIAL_GENERATORS, *FEATURE_NETWORKS, FID_INCEPTION}
+    assert set(WEIGHTS) == {*OFFICIAL_GENERATORS, *CUT_GENERATORS, *FEATURE_NETWORKS, FID_INCEPTION}
     assert {w.kind for w in WEIGHTS.values()} == set(KINDS) == {"pretrained", "features", "fid"}
     for w in WEIGHTS.values():
-        assert w.url.rsplit("/", 1)[-1] == w.file
+        assert w.url.rsplit("/", 1)[-1] == w.file or w.member is not None
     with pytest.raises(dataclasses.FrozenInstanceError):
         fid.sha256 = "0" * 64
     with pytest.raises(ValueError, match="unknown weights 'vgg61'; did you mean .*vgg16.*choose one of: apple2orange"):
@@ -135,8 +146,10 @@ def test_every_entry_filters_a_released_layout_onto_its_network(name):
     """Every entry: the released architecture builds and the key filter maps the released keys onto it."""
     w = WEIGHTS[name]
     with torch.device("meta"):
-        if w.kind == "pretrained":  # the released generators: resnet_9blocks, ngf 64, instance norm
-            released = to_official(ResnetGenerator(3, 3, ngf=64, n_blocks=9))
+        if w.kind == "pretrained":  # the released generators: resnet_9blocks, ngf 64, instance norm (CUT: anti-aliased)
+            cut = w.member is not None
+            released = to_official(ResnetGenerator(3, 3, ngf=64, n_blocks=9, downsample="antialias" if cut else "conv",
+                                                   upsample="antialias" if cut else "transpose"))
         else:
             released = {k: v for k, v in w.network({}).state_dict().items() if not k.endswith("num_batches_tracked")}
             released["classifier.6.weight"] = torch.empty(1000, 4096) if w.kind == "features" else None
@@ -152,6 +165,39 @@ def test_every_entry_filters_a_released_layout_onto_its_network(name):
 
 # ---------------------------------------------------------------------------------------------------
 # Download, cache, mirror
+
+
+def test_cut_generators_come_from_the_release_archive_or_a_mirror(env, tmp_path, monkeypatch):
+    """The official server packs CUT's generators in one tar: the archive is downloaded once (and
+    cached), the member is extracted and verified, and the other members need no second request. A
+    mirror holds the file itself. An archive without the member is refused and not kept."""
+    release = tmp_path / "release"
+    for name in ("horse2zebra_cut", "cityscapes_fastcut"):
+        member = release / WEIGHTS[name].member
+        member.parent.mkdir(parents=True)
+        torch.save(fake_state(name), member)
+    (tmp_path / "server").mkdir()
+    with tarfile.open(tmp_path / "server" / "pretrained_models.tar", "w") as tar:
+        tar.add(release / "checkpoints", arcname="checkpoints")
+    with file_server(tmp_path / "server") as (url, requests):
+        for name in CUT_GENERATORS:  # the official URL, but on 127.0.0.1
+            monkeypatch.setitem(WEIGHTS, name, dataclasses.replace(WEIGHTS[name], url=f"{url}/pretrained_models.tar"))
+        path = download_pretrained("horse2zebra_cut", progress=False)
+        assert path == env / "pretrained" / "horse2zebra_cut.pth" and is_cached("horse2zebra_cut")
+        assert path.read_bytes() == (release / WEIGHTS["horse2zebra_cut"].member).read_bytes()
+        assert (env / "pretrained" / "pretrained_models.tar").is_file()
+        assert download_pretrained("cityscapes_fastcut", progress=False).is_file()
+        assert requests == ["/pretrained_models.tar"]  # one archive for both
+        net = load_generator(path)
+        assert (net.downsample, net.upsample) == ("antialias", "antialias")
+        with pytest.raises(DownloadError, match="does not hold the file checkpoints/cat2dog_cut_pretrained"):
+            download_pretrained("cat2dog_cut", progress=False)
+        assert not is_cached("cat2dog_cut") and not (env / "pretrained" / "pretrained_models.tar").exists()
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    torch.save(fake_state("cat2dog_cut"), mirror / "cat2dog_cut.pth")
+    monkeypatch.setenv(ENV_MIRROR, str(mirror))
+    assert download_pretrained("cat2dog_cut", progress=False).read_bytes() == (mirror / "cat2dog_cut.pth").read_bytes()
 
 
 @pytest.mark.parametrize("name", ONE_OF_EACH_KIND)

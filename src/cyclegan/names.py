@@ -35,3 +35,13 @@ PRETRAINED = {
     "facades_label2photo": "CMP Facades colour label map -> facade photo",
     "iphone2dslr_flower": "iPhone flower photo -> DSLR photo (shallow depth of field)",
 }
+# CUT's released generators (Park et al. 2020; one archive, `pretrained_models.tar`): name -> what it does.
+CUT_PRETRAINED = {
+    "horse2zebra_cut": "horse -> zebra, CUT",
+    "horse2zebra_fastcut": "horse -> zebra, FastCUT",
+    "cat2dog_cut": "cat -> dog (AFHQ), CUT",
+    "cat2dog_fastcut": "cat -> dog (AFHQ), FastCUT",
+    "cityscapes_cut": "Cityscapes colour label map -> street photo, CUT",
+    "cityscapes_fastcut": "Cityscapes colour label map -> street photo, FastCUT",
+}
+PRETRAINED.update(CUT_PRETRAINED)

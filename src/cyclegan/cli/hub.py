@@ -28,9 +28,10 @@ environment:
 
 def add_pretrained(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "pretrained", help="list and download the official pretrained CycleGAN generators",
-        description=f"The {len(PRETRAINED)} generators released with the paper (resnet_9blocks, ngf 64, instance "
-        "norm), downloaded once into a checksummed cache.",
+        "pretrained", help="list and download the official pretrained CycleGAN and CUT generators",
+        description=f"The {len(PRETRAINED)} generators released with the CycleGAN and CUT papers (resnet_9blocks, "
+        "ngf 64, instance norm; CUT's with anti-aliased sampling), downloaded once into a checksummed cache "
+        "(CUT's from their one archive, which is cached too).",
         epilog=EPILOG_PRETRAINED, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = p.add_subparsers(dest="action", metavar="ACTION")

@@ -62,6 +62,12 @@ BASELINES: dict[str, list[str]] = {
     "pix2pix BtoA": [NO_IDENTITY, "model.method=pix2pix", "data.mode=aligned", "loss.pool_size=0",
                     "loss.gan_mode=vanilla", "loss.lambda_l1=100", "model.generator=unet_256", "model.norm=batch",
                     "model.dropout=true", "data.direction=BtoA"],
+    # CUT and FastCUT (Park et al. 2020), the one-sided successors the official README points to, with the
+    # reference code's settings (the `cut` / `fastcut` presets: anti-aliased G and D, xavier init, no pool).
+    "CUT": [NO_IDENTITY, "model.method=cut", "loss.pool_size=0", "model.downsample=antialias",
+            "model.upsample=antialias", "model.init_type=xavier"],
+    "FastCUT": [NO_IDENTITY, "model.method=fastcut", "loss.pool_size=0", "model.downsample=antialias",
+                "model.upsample=antialias", "model.init_type=xavier"],
     # Coupled GANs (Liu & Tuzel 2016) with CoGAN's own settings: DCGAN networks at the crop size
     # (every image resized to it), vanilla GAN, no pool; translation by latent search (methods.cogan).
     "CoGAN": [NO_IDENTITY, "model.method=cogan", "loss.pool_size=0", "loss.gan_mode=vanilla",

@@ -5,7 +5,7 @@
     extractor = load_feature_extractor("vgg16", ("relu4_2",))
     inception = load_fid_inception()
 
-`WEIGHTS` lists every known file (the 18 official CycleGAN generators, torchvision's VGG-16/19,
+`WEIGHTS` lists every known file (the 18 official CycleGAN generators, CUT's 6, torchvision's VGG-16/19,
 pytorch-fid's Inception) with its URL, file name, checksum and key filter (timm's `default_cfgs` and
 `checkpoint_filter_fn`). Files are cached as `cache_dir()/<kind>/<file>` and verified on every use.
 

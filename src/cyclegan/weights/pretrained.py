@@ -1,8 +1,9 @@
-"""The 18 official pretrained CycleGAN generators, by name: thin helpers over `cyclegan.weights`.
+"""The pretrained generators by name: the 18 official CycleGAN ones and CUT's 6; thin helpers over
+`cyclegan.weights`.
 
-As released by the authors (`scripts/download_cyclegan_model.sh` of pytorch-CycleGAN-and-pix2pix):
-each file is a plain generator state dict, resnet_9blocks, ngf 64, instance norm, no dropout, for
-one direction only. The table, the cache (`cache_dir()/pretrained/<name>.pth` with a recorded
+As released by the authors (`scripts/download_cyclegan_model.sh` of pytorch-CycleGAN-and-pix2pix;
+CUT's `pretrained_models.tar`): each file is a plain generator state dict, resnet_9blocks, ngf 64,
+instance norm, no dropout (CUT's: with anti-aliased sampling), for one direction only. The table, the cache (`cache_dir()/pretrained/<name>.pth` with a recorded
 `<name>.pth.sha256`), the mirror (`CYCLEGAN_WEIGHTS_MIRROR`) and the checks of a download (it must
 load as an official generator, so an HTML error page never reaches the cache) are `cyclegan.weights`'.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 from .store import is_cached as _is_cached, weights_file, weights_path, weights_url
 from .table import Weights, of_kind
 
-ARCHITECTURE = "resnet_9blocks, ngf 64, instance norm"  # all released generators
+ARCHITECTURE = "resnet_9blocks, ngf 64, instance norm"  # all released generators (CUT's: anti-aliased)
 PRETRAINED: dict[str, Weights] = of_kind("pretrained")
 
 

@@ -8,7 +8,9 @@ DeprecationWarning, when the new one is not set.
 
 A download is accepted only if its sha256 matches the table (when the table has one) and it loads
 (`weights_only=True`) as the entry's network, so an HTML error page or another model never reaches
-the cache. The digest of every accepted file is recorded beside it (`<file>.sha256`, the `sha256sum`
+the cache. An entry released inside a tar archive (CUT's `pretrained_models.tar`) is taken from the
+archive when it comes from the official server (the archive is cached too, `<kind>/<archive name>`,
+so its other files need no second download); a mirror holds the file itself under its name. The digest of every accepted file is recorded beside it (`<file>.sha256`, the `sha256sum`
 format); each later use checks the cached file against it, and a corrupted file is downloaded again.
 """
 
@@ -16,6 +18,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+import tarfile
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -74,10 +78,55 @@ def weights_file(name: str, *, progress: bool = True, force: bool = False) -> Pa
             raise DownloadError(f"{e}; {fix}") from None
 
     _sidecar(path).unlink(missing_ok=True)
-    log.debug("downloading %s from %s to %s", w.title, url, path)
-    download(url, path, check=check, progress=progress, mirror_env=ENV_MIRROR, fix=fix)
+    if w.member is not None and url == w.url:  # the official release: one file of an archive
+        archive = _archive(w, url, fix, progress=progress, force=force)
+        _extract(archive, w.member, path, check=check, fix=fix)
+    else:
+        log.debug("downloading %s from %s to %s", w.title, url, path)
+        download(url, path, check=check, progress=progress, mirror_env=ENV_MIRROR, fix=fix)
     _record(path, digests[-1])
     return path
+
+
+def _archive(w: Weights, url: str, fix: str, *, progress: bool, force: bool) -> Path:
+    """The cached tar archive `url` (downloaded if missing or `force`); DownloadError unless it is a
+    tar that holds `w.member`."""
+    path = cache_dir() / KINDS[w.kind].folder / url.rstrip("/").rsplit("/", 1)[-1]
+
+    def holds_member(part: Path) -> None:
+        try:
+            with tarfile.open(part) as tar:
+                tar.getmember(w.member)
+        except (tarfile.TarError, KeyError, OSError):
+            raise DownloadError(f"{url} is not a tar archive holding {w.member}; {fix}") from None
+
+    if force or not path.is_file():
+        log.debug("downloading %s from %s to %s", w.title, url, path)
+        download(url, path, check=holds_member, progress=progress, mirror_env=ENV_MIRROR, fix=fix)
+    return path
+
+
+def _extract(archive: Path, member: str, dest: Path, *, check, fix: str) -> None:
+    """Copy the regular file `member` of the tar `archive` to `dest`, atomically, after `check`."""
+    try:
+        with tarfile.open(archive) as tar:
+            info = tar.getmember(member)
+            source = tar.extractfile(info) if info.isfile() else None
+            if source is None:
+                raise KeyError(member)
+            part = dest.with_name(dest.name + ".part")
+            with source, open(part, "wb") as f:
+                shutil.copyfileobj(source, f)
+    except (tarfile.TarError, KeyError, OSError):
+        archive.unlink(missing_ok=True)  # a damaged archive: downloaded again next time
+        raise DownloadError(f"{archive} does not hold the file {member}; run the command again to download it "
+                            f"anew, or {fix}") from None
+    try:
+        check(part)
+    except BaseException:
+        part.unlink(missing_ok=True)
+        raise
+    os.replace(part, dest)
 
 
 def load_weights(

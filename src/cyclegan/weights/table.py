@@ -7,7 +7,10 @@ file), which network it is for, and how its keys map onto that network (`filter`
 
 - `pretrained`: the 18 official CycleGAN generators (`scripts/download_cyclegan_model.sh` of
   pytorch-CycleGAN-and-pix2pix): plain generator state dicts, resnet_9blocks, instance norm, no
-  dropout, with the official key names (`model.10.conv_block.1.weight`);
+  dropout, with the official key names (`model.10.conv_block.1.weight`); and CUT's 6 released
+  generators (`checkpoints/<name>_pretrained/latest_net_G.pth` inside one archive,
+  `pretrained_models.tar`): resnet_9blocks with anti-aliased sampling, the blur filters as buffers
+  (`model.7.filt`), the last conv at `model.30`;
 - `features`: torchvision's ImageNet VGG-16 and VGG-19 (the classifier keys are dropped);
 - `fid`: pytorch-fid's Inception (`pt_inception-2015-12-05-6726825d.pth`).
 """
@@ -22,7 +25,7 @@ import torch
 from torch import nn
 
 from ..metrics import inception
-from ..names import PRETRAINED
+from ..names import CUT_PRETRAINED, PRETRAINED
 from ..nn import features
 from ..nn.generators import ResnetGenerator
 from ..nn.official import from_official
@@ -63,6 +66,7 @@ class Weights:
     filter: KeyFilter
     strict: bool = True  # load with every key of the network and nothing else
     description: str = ""
+    member: str | None = None  # the file's path inside `url` when that is a tar archive (CUT's release)
 
     @property
     def title(self) -> str:
@@ -83,6 +87,21 @@ def released_generator(state: StateDict) -> ResnetGenerator:
     return ResnetGenerator(first.shape[1], last.shape[0], ngf=first.shape[0], n_blocks=9, norm="instance")
 
 
+def released_cut_generator(state: StateDict) -> ResnetGenerator:
+    """CUT's released architecture (resnet_9blocks with anti-aliased down- and upsampling, instance
+    norm), with the channels and width of `state` (`model.1` the first conv, `model.30` the last).
+
+    Raises:
+        ValueError: `state` has no such convolutions.
+    """
+    first, last = state.get("model.1.weight"), state.get("model.30.weight")
+    if not isinstance(first, torch.Tensor) or not isinstance(last, torch.Tensor) or first.ndim != 4 or last.ndim != 4:
+        raise ValueError("it has no model.1 and model.30 convolutions (the first and last layers of CUT's "
+                         "anti-aliased resnet_9blocks)")
+    return ResnetGenerator(first.shape[1], last.shape[0], ngf=first.shape[0], n_blocks=9, norm="instance",
+                           downsample="antialias", upsample="antialias")
+
+
 def official_filter(state: StateDict, net: nn.Module) -> dict[str, torch.Tensor]:
     """An official generator state dict -> our key names for `net` (`nn.official.from_official`)."""
     return from_official(net, state)
@@ -93,6 +112,7 @@ def _fixed(build: Callable[[], nn.Module]) -> Callable[[StateDict], nn.Module]:
 
 
 GENERATOR_URL = "http://efrosgans.eecs.berkeley.edu/cyclegan/pretrained_models"
+CUT_ARCHIVE_URL = "http://efrosgans.eecs.berkeley.edu/CUT/pretrained_models.tar"
 FID_INCEPTION = "fid_inception"
 
 WEIGHTS: dict[str, Weights] = {
@@ -101,7 +121,12 @@ WEIGHTS: dict[str, Weights] = {
         *(
             Weights(name, "pretrained", f"{GENERATOR_URL}/{name}.pth", f"{name}.pth", None,
                     released_generator, official_filter, description=description)
-            for name, description in PRETRAINED.items()
+            for name, description in PRETRAINED.items() if name not in CUT_PRETRAINED
+        ),
+        *(
+            Weights(name, "pretrained", CUT_ARCHIVE_URL, f"{name}.pth", None, released_cut_generator, official_filter,
+                    description=description, member=f"checkpoints/{name}_pretrained/latest_net_G.pth")
+            for name, description in CUT_PRETRAINED.items()
         ),
         Weights("vgg16", "features", "https://download.pytorch.org/models/vgg16-397923af.pth", "vgg16-397923af.pth",
                 "397923af", _fixed(features.FEATURE_NETWORKS["vgg16"].build), features.checkpoint_filter_fn,
