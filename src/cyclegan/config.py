@@ -8,6 +8,7 @@ saved into the run dir and every checkpoint, and never mutated afterwards.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,9 @@ class TrainConfig:
     checkpoint_every: int = 1000  # iterations between `latest` checkpoints (also at each epoch end)
     keep_epoch_checkpoints: int = 5  # keep a checkpoint every this many epochs (0: only `latest`)
     export_official: bool = True  # at the end, write the generators in the official layout (run_dir/generators)
+    on_divergence: str = "stop"  # non-finite losses or weights: stop (keep the last good checkpoint) | rollback
+    rollback_lr_factor: float = 0.5  # rollback: resume from the last good checkpoint with the learning rate x this
+    max_rollbacks: int = 3  # rollback: give up (stop) after this many in one process
 
 
 @dataclass(frozen=True)
@@ -159,9 +163,12 @@ def _coerce(value: Any, current: Any, key: str, annotation: str) -> Any:
         return int(value)
     if annotation == "float":
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key} must be a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{key} must be a finite number, got {value!r}")
+        return number
     if annotation == "str":
         return str(value)
     if annotation.startswith("dict"):
@@ -253,6 +260,7 @@ CHOICES = {
     "optim.lr_policy": ("linear", "step", "plateau", "cosine"),
     "train.precision": ("fp32", "bf16", "fp16"),
     "eval.split": ("val", "test"),
+    "train.on_divergence": ("stop", "rollback"),
 }
 
 EVAL_METRICS = ("l1", "psnr", "ssim", "rmse", "acc@5", "acc@10", "cycle_l1", "fid", "kid")
@@ -270,7 +278,7 @@ def validate(cfg: Config) -> None:
         1: ("model.ngf", "model.ndf", "model.n_layers_d", "data.batch_size", "data.crop_size", "data.load_size",
             "train.log_every", "train.sample_every", "train.checkpoint_every", "train.dist_timeout_s"),
         0: ("data.num_workers", "optim.n_epochs", "optim.n_epochs_decay", "train.keep_epoch_checkpoints",
-            "eval.every_epochs", "eval.holdout"),
+            "eval.every_epochs", "eval.holdout", "train.max_rollbacks"),
     }
     for minimum, names in at_least.items():
         for dotted in names:
@@ -299,3 +307,18 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"loss.{name} must be >= 0")
     if cfg.loss.pool_size < 0:
         raise ConfigError("loss.pool_size must be >= 0")
+    # Numbers that would only fail (or silently diverge) deep inside training.
+    ranges = {  # field: (low, high, low inclusive, high inclusive)
+        "optim.lr": (0, 1, False, True), "optim.beta1": (0, 1, True, False), "optim.beta2": (0, 1, True, False),
+        "model.init_gain": (0, 100, False, True), "loss.lambda_gp": (0, 1e6, True, True),
+        "train.rollback_lr_factor": (0, 1, False, False),
+    }
+    for dotted, (low, high, low_in, high_in) in ranges.items():
+        section, key = dotted.split(".")
+        v = getattr(getattr(cfg, section), key)
+        if not ((v >= low if low_in else v > low) and (v <= high if high_in else v < high)):
+            interval = f"{'[' if low_in else '('}{low}, {high}{']' if high_in else ')'}"
+            raise ConfigError(f"{dotted}={v!r} is out of range: it must lie in {interval}")
+    for name in ("lambda_a", "lambda_b", "lambda_identity", "lambda_gan", "lambda_self_reg", "lambda_l1", "lambda_feature"):
+        if getattr(cfg.loss, name) > 1e6:
+            raise ConfigError(f"loss.{name}={getattr(cfg.loss, name)!r} is out of range: at most 1e6")

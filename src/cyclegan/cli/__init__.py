@@ -53,13 +53,15 @@ def main(argv: list[str] | None = None) -> int:
         datefmt="%H:%M:%S",
     )
     from ..checkpoint import CheckpointError  # lazy: keeps --help fast
+    from ..training.safety import RunLocked, TrainingDiverged
 
     try:
         return args.run(args, parser)
-    except KeyboardInterrupt:
-        print("cyclegan: interrupted", file=sys.stderr)
-        return 130
-    except (ConfigError, DataError, CheckpointError, OSError, ValueError) as e:
+    except KeyboardInterrupt as e:  # Ctrl-C, or a stop signal after which training saved (TrainingStopped)
+        signum = getattr(e, "signum", 2)
+        print(f"cyclegan: {'interrupted' if signum == 2 else f'stopped by signal {e}'}", file=sys.stderr)
+        return 128 + signum
+    except (ConfigError, DataError, CheckpointError, OSError, ValueError, TrainingDiverged, RunLocked) as e:
         if args.verbose:
             raise
         print(f"cyclegan: error: {e}", file=sys.stderr)

@@ -19,6 +19,7 @@ from torch import nn
 from ..config import Config
 from ..methods import DIRECTIONS, Method, get_method
 from ..nn import ResnetGenerator, UnetGenerator, load_official, with_channels
+from ..atomic import verify_digest
 from ..safe_load import load_tensors
 from ..weights.pretrained import download_pretrained
 from ..checkpoint import FORMAT, CheckpointError, checked_checkpoint, load_checkpoint
@@ -141,7 +142,12 @@ def generators_from_checkpoint(
 
 
 def _read_file(path: Path) -> Mapping:
-    """A cyclegan checkpoint or an official generator state dict, read with `weights_only=True`."""
+    """A cyclegan checkpoint or an official generator state dict, read with `weights_only=True`,
+    checked against its sha256 when one was written beside it."""
+    if path.is_file() and path.stat().st_size == 0:
+        raise CheckpointError(f"{path} is empty (0 bytes): a write that never finished; it cannot be used")
+    if verify_digest(path) is False:
+        raise CheckpointError(f"{path} does not match its checksum ({path.name}.sha256): the file is corrupt")
     obj = load_tensors(path, error=CheckpointError, message=f"cannot read {path} as a checkpoint or state dict")
     if isinstance(obj, Mapping) and "format" in obj:
         return checked_checkpoint(obj, path)

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..atomic import atomic_save
+from ..atomic import save_verified
 from ..config import Config, ConfigError, merge
 from ..names import DIRECTIONS
 from ..nn import build_discriminator, build_generator, has_official_layout, to_official
@@ -209,9 +209,10 @@ def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
 
 def write_official_generators(generators: Mapping[str, nn.Module], folder: Path) -> list[Path]:
     """Each generator as `folder/latest_net_<NAME>.pth` in the official key layout (loadable by the
-    official test.py); nothing, with a warning, if one of them has no official layout."""
+    official test.py), with its sha256 beside it (`atomic.save_verified`); nothing, with a warning, if
+    one of them has no official layout."""
     missing = [type(g).__name__ for g in generators.values() if not has_official_layout(g)]
     if missing:
         logger.warning("not exporting official-layout generators: no official layout is known for %s", missing[0])
         return []
-    return [atomic_save(to_official(g), Path(folder) / f"latest_net_{name}.pth") for name, g in generators.items()]
+    return [save_verified(to_official(g), Path(folder) / f"latest_net_{name}.pth") for name, g in generators.items()]

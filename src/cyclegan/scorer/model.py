@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..atomic import atomic_save
+from ..atomic import save_verified, verify_digest
 from ..metrics.palette import Palette
 from ..metrics.segmentation import SegmentationScores
 from ..nn import UnetGenerator
@@ -103,7 +103,7 @@ def build_network(config: ScorerConfig, palette: Palette) -> SegmentationUnet:
 def save_scorer(scorer: Scorer, path: str | Path) -> Path:
     """Write `scorer` to `path` atomically, as plain data readable with weights_only=True."""
     state = {k: v.detach().cpu().clone() for k, v in scorer.net.state_dict().items()}
-    return atomic_save({
+    return save_verified({
         "format": FORMAT, "version": VERSION, "config": dataclasses.asdict(scorer.config),
         "palette": scorer.palette.to_dict(), "classes": scorer.classes, "state_dict": state,
         "train": scorer.train, "real_scores": scorer.real_scores.as_dict() if scorer.real_scores else None,
@@ -119,6 +119,8 @@ def load_scorer(path: str | Path) -> Scorer:
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"scorer file {path} does not exist; `cyclegan scorer train` writes one")
+    if verify_digest(path) is False:
+        raise ValueError(f"{path} does not match its checksum ({path.name}.sha256): the file is corrupt")
     data = load_tensors(path, message=f"cannot read {path} as an FCN scorer")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ValueError(f"{path} is not an FCN scorer file (`cyclegan scorer train` writes one)")

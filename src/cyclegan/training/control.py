@@ -1,4 +1,5 @@
-"""Controls around the training loop: a graceful Ctrl-C and the deterministic mode."""
+"""Controls around the training loop: graceful stops (Ctrl-C, and the SIGTERM / SIGUSR1 that
+SLURM, Kubernetes, `docker stop` and `timeout` send before killing a job) and the deterministic mode."""
 
 from __future__ import annotations
 
@@ -14,27 +15,47 @@ import torch
 logger = logging.getLogger(__name__)
 
 
+# The signals that ask a run to stop: Ctrl-C, the preemption signal of schedulers and containers, and
+# SLURM's advance warning (`sbatch --signal=USR1@SECONDS`).
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
+
+
+class TrainingStopped(KeyboardInterrupt):
+    """Training stopped on a signal after saving; `signum` is the signal (exit status 128 + signum)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 class StopRequest:
-    """First Ctrl-C: finish the current step, save, stop. A second one interrupts at once."""
+    """A stop signal (`STOP_SIGNALS`): finish the current step, save, stop. A second Ctrl-C
+    interrupts at once, without saving."""
 
     def __init__(self) -> None:
         self.requested = False
-        self._previous: Any = None
+        self.signum: int = signal.SIGINT
+        self._previous: dict[int, Any] = {}
 
     def _handle(self, signum: int, frame: Any) -> None:
-        if self.requested:
+        if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
+        if not self.requested:
+            self.signum = signum
+            logger.warning("%s: stopping after this step and saving (Ctrl-C again to abort without saving)",
+                           signal.Signals(signum).name)
         self.requested = True
-        logger.warning("stopping after this step (Ctrl-C again to abort without saving)")
 
     def __enter__(self) -> StopRequest:
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for signum in STOP_SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
+        self._previous = {}
 
 
 @contextlib.contextmanager

@@ -33,6 +33,12 @@ class LossLog:
         if step % self.every == 0:
             self.flush(step, epoch, lr, writer)
 
+    def reset(self) -> None:
+        """Forget the losses added since the last line (a rollback drops those steps)."""
+        self.sums.clear()
+        self.count = 0
+        self.t0 = time.perf_counter()
+
     def flush(self, step: int, epoch: int, lr: float, writer: Any = None) -> None:
         """Write the average of the losses added since the last line (if any)."""
         if not self.count:

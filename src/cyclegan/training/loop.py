@@ -15,6 +15,7 @@ writes files.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ import torch
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from ..atomic import atomic_copy, atomic_write_text
+from ..atomic import atomic_write_text
 from ..config import Config
 from ..data.aligned import AlignedDataset
 from ..data.sampler import EpochSampler
@@ -34,10 +35,11 @@ from ..data.unaligned import UnalignedDataset
 from ..device import resolve_device
 from ..methods import check_config
 from . import distributed
-from ..checkpoint import load_checkpoint
-from .control import StopRequest, deterministic_mode
+from ..checkpoint import CheckpointError, copy_verified, load_checkpoint, remove_stale_temporaries
+from .control import StopRequest, TrainingStopped, deterministic_mode
 from .logs import LossLog, save_sample_grid, tensorboard_writer, write_page
 from .periodic_eval import EVALS_FILE, PeriodicEvaluation, check_split, truncate_jsonl
+from .safety import RunLock, TrainingDiverged, check_losses, last_good_message, scale_learning_rate
 from .schedule import step_scheduler
 from .state import Progress, TrainingState, build_training_state
 from .step import train_step
@@ -105,6 +107,7 @@ def train_one_epoch(
             scalers=run.scalers, sync_losses=False, passes=run.passes,
         )
         losses = _losses_over_ranks(run, losses, stop)
+        check_losses(losses, p.step + 1, last_good_message(run.run_dir, run.saved_step))
         stats.steps += 1
         for k, v in losses.items():
             sums[k] = sums.get(k, 0.0) + v
@@ -185,11 +188,14 @@ def train(
     )
     ctx, dist_device = distributed.init_distributed(device or cfg.train.device, cfg.train.dist_timeout_s)
     try:
-        if ctx.enabled:
-            dev = dist_device
-            distributed.barrier()  # every rank has checked the run dir before rank 0 writes into it
-        return _train(cfg, Path(dataroot), run_dir, dev, ctx, ckpt, dataset, holdout, selection, max_steps=max_steps,
-                      progress=progress and ctx.is_main)
+        with RunLock(run_dir) if ctx.is_main else contextlib.nullcontext():  # one trainer per run dir
+            if ctx.is_main:
+                remove_stale_temporaries(run_dir / "checkpoints")  # of writes a killed trainer left behind
+            if ctx.enabled:
+                dev = dist_device
+                distributed.barrier()  # every rank has checked the run dir before rank 0 writes into it
+            return _train(cfg, Path(dataroot), run_dir, dev, ctx, ckpt, dataset, holdout, selection,
+                          max_steps=max_steps, progress=progress and ctx.is_main)
     finally:
         distributed.shutdown()
 
@@ -208,6 +214,9 @@ def _train(
         evaluator = PeriodicEvaluation(cfg.eval, selection, run_dir, channels_a=cfg.model.channels_a,
                                        channels_b=cfg.model.channels_b, device=dev)
     run = build_training_state(cfg, run_dir, dataroot.resolve(), dev, ctx)
+    if ckpt is not None:  # before anything in the run dir is rewritten
+        _restore(run, ckpt, run_dir)
+        logger.info("resumed %s at epoch %d, step %d", run_dir, run.progress.epoch, run.progress.step)
     log = None
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -215,9 +224,6 @@ def _train(
         if holdout is not None:
             save_holdout(run_dir, holdout, cfg.train.seed)
         log = LossLog(run_dir / "losses.jsonl", cfg.train.log_every)
-    if ckpt is not None:
-        run.load_state_dict(ckpt)
-        logger.info("resumed %s at epoch %d, step %d", run_dir, run.progress.epoch, run.progress.step)
     if ctx.enabled:
         run.passes = distributed.wrap(run.model, dev)
     if main:
@@ -233,34 +239,30 @@ def _train(
     writer = tensorboard_writer(run_dir, run.progress.step if ckpt is not None else None) if main else None
     bar = tqdm(total=total, initial=min(run.progress.step, total), disable=not progress, unit="it", dynamic_ncols=True)
     p = run.progress
+    rollbacks = 0
     try:
         with deterministic_mode(cfg.train.deterministic), StopRequest() as stop:
-            while p.epoch <= run.total_epochs and (max_steps is None or p.step < max_steps):
-                if not train_one_epoch(run, dataset, log, bar, writer, max_steps, stop).finished:
+            while True:
+                try:
+                    _epochs(run, dataset, log, bar, writer, max_steps, stop, evaluator)
                     break
-                mean_g_loss = p.epoch_g_loss / max(p.batch_in_epoch, 1)
-                step_scheduler(run.sched_g, mean_g_loss)
-                if run.model.adversarial:  # without an adversarial loss the discriminators never train
-                    step_scheduler(run.sched_d, mean_g_loss)
-                completed = p.epoch
-                p.epoch, p.batch_in_epoch, p.samples_in_epoch, p.epoch_g_loss = p.epoch + 1, 0, 0, 0.0
-                improved = False
-                if evaluator is not None and evaluator.due(completed, run.total_epochs):
-                    value, improved = evaluator(run.model, epoch=completed, step=p.step, best=p.best_score)
-                    if improved:
-                        p.best_score, p.best_epoch = value, completed
-                    write_page(run_dir)
-                if cfg.eval.every_epochs:
-                    distributed.barrier()  # the other ranks wait here while rank 0 evaluates
-                latest = run.save()
-                if improved:
-                    atomic_copy(latest, run_dir / "checkpoints" / "best.pt")
+                except TrainingDiverged as e:
+                    if cfg.train.on_divergence != "rollback" or rollbacks >= cfg.train.max_rollbacks or \
+                            run.saved_step is None or ctx.enabled:
+                        raise
+                    rollbacks += 1
+                    _roll_back(run, str(e), rollbacks)
+                    p = run.progress
+                    if log is not None:  # the lines of the steps rolled back
+                        log.reset()
+                        for name in (log.path, run_dir / EVALS_FILE):
+                            truncate_jsonl(name, p.step)
     finally:
         bar.close()
     if stop.requested:
         run.save()
         logger.warning("stopped at step %d; checkpoint saved. Resume with: cyclegan train --resume %s", p.step, run_dir)
-        raise KeyboardInterrupt
+        raise TrainingStopped(stop.signum)
     if ctx.enabled:
         _check_ranks_agree(run)
     if main:
@@ -275,6 +277,57 @@ def _train(
     if p.skipped:
         logger.warning("%d unreadable images were skipped during training (see the warnings above)", p.skipped)
     return p
+
+
+def _epochs(run: TrainingState, dataset: UnalignedDataset | AlignedDataset, log: LossLog | None, bar: tqdm,
+            writer: Any, max_steps: int | None, stop: StopRequest, evaluator: PeriodicEvaluation | None) -> None:
+    """Train epoch after epoch until the schedule ends, `max_steps` or a stop request; schedules step,
+    evaluations run and checkpoints are written at each epoch's end."""
+    cfg, p, run_dir = run.cfg, run.progress, run.run_dir
+    while p.epoch <= run.total_epochs and (max_steps is None or p.step < max_steps):
+        if not train_one_epoch(run, dataset, log, bar, writer, max_steps, stop).finished:
+            return
+        mean_g_loss = p.epoch_g_loss / max(p.batch_in_epoch, 1)
+        step_scheduler(run.sched_g, mean_g_loss)
+        if run.model.adversarial:  # without an adversarial loss the discriminators never train
+            step_scheduler(run.sched_d, mean_g_loss)
+        completed = p.epoch
+        p.epoch, p.batch_in_epoch, p.samples_in_epoch, p.epoch_g_loss = p.epoch + 1, 0, 0, 0.0
+        improved = False
+        if evaluator is not None and evaluator.due(completed, run.total_epochs):
+            value, improved = evaluator(run.model, epoch=completed, step=p.step, best=p.best_score)
+            if improved:
+                p.best_score, p.best_epoch = value, completed
+            write_page(run_dir)
+        if cfg.eval.every_epochs:
+            distributed.barrier()  # the other ranks wait here while rank 0 evaluates
+        latest = run.save()
+        if improved:
+            copy_verified(latest, run_dir / "checkpoints" / "best.pt")
+
+
+def _restore(run: TrainingState, ckpt: dict[str, Any], run_dir: Path) -> None:
+    """`run.load_state_dict(ckpt)`, with a CheckpointError naming what does not fit (a checkpoint of
+    the right format with missing keys or other shapes)."""
+    missing = [k for k in ("config", "nets", "optim", "progress") if k not in ckpt]
+    if missing:
+        raise CheckpointError(f"the checkpoint of {run_dir} lacks {', '.join(missing)}: it is incomplete or damaged")
+    try:
+        run.load_state_dict(ckpt)
+    except (KeyError, RuntimeError, ValueError, TypeError) as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CheckpointError(f"the checkpoint of {run_dir} does not fit its own config ({reason}): it is "
+                              "damaged or was edited") from None
+
+
+def _roll_back(run: TrainingState, reason: str, count: int) -> None:
+    """Resume from the last good checkpoint with the learning rate scaled by train.rollback_lr_factor."""
+    factor = run.cfg.train.rollback_lr_factor
+    logger.warning("%s", reason)
+    _restore(run, load_checkpoint(run.run_dir), run.run_dir)
+    scale_learning_rate((run.opt_g, run.opt_d), (run.sched_g, run.sched_d), factor)
+    logger.warning("rollback %d of %d: back to step %d with the learning rate x %g (now %.3g)", count,
+                   run.cfg.train.max_rollbacks, run.progress.step, factor, run.opt_g.param_groups[0]["lr"])
 
 
 def _check_ranks_agree(run: TrainingState) -> None:

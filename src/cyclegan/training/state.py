@@ -14,12 +14,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..atomic import atomic_copy, atomic_save
+from ..checkpoint import copy_verified, save_verified
 from ..config import Config, OptimConfig
 from ..methods import Method, build_method
 from ..pool import ImagePool
 from ..checkpoint import FORMAT, VERSION
 from .distributed import DistributedContext, barrier
+from .safety import check_finite_state
 from .schedule import build_scheduler, step_scheduler
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,8 @@ class TrainingState:
     scalers: GradScalers
     progress: Progress = field(default_factory=Progress)
     passes: tuple[nn.Module, nn.Module] | None = None  # the DDP wrappers of data-parallel training
+    saved_step: int | None = None  # the step of the checkpoint last written or resumed from
+    saved_progress: dict[str, Any] | None = None  # its progress
 
     @property
     def total_epochs(self) -> int:
@@ -141,6 +144,7 @@ class TrainingState:
                 torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
         if p.samples_in_epoch is None:
             p.samples_in_epoch = p.batch_in_epoch * self.cfg.data.batch_size * p.world_size
+        self.saved_step, self.saved_progress = p.step, asdict(p)
         if self.ctx.rank:
             _seed_rank(self, self.cfg.train.seed + RANK_SEED_STRIDE * self.ctx.rank + p.step)
         if p.world_size != self.ctx.world_size:
@@ -148,17 +152,28 @@ class TrainingState:
             p.world_size, p.batch_in_epoch = self.ctx.world_size, 0
 
     def save(self) -> Path | None:
-        """Write `checkpoints/latest.pt` atomically (and keep a copy at chosen epoch ends); only the
-        main rank writes (the weights are the same on every rank)."""
+        """Write `checkpoints/latest.pt` (checksummed and verified, the previous one kept as
+        `latest.prev.pt`; `checkpoint.save_verified`) and a copy at chosen epoch ends; only the main
+        rank writes (the weights are the same on every rank).
+
+        Raises:
+            TrainingDiverged: a weight or optimiser moment is not finite; nothing is written, so the
+                last good checkpoint stays in place.
+        """
         if not self.ctx.is_main:
             return None
-        path = atomic_save(self.state_dict(), self.run_dir / "checkpoints" / "latest.pt")
+        path = self.run_dir / "checkpoints" / "latest.pt"
+        if self.saved_progress == asdict(self.progress) and path.is_file():
+            return path  # nothing happened since: keep latest.prev.pt an older checkpoint
+        check_finite_state(self.model, (self.opt_g, self.opt_d), self.progress.step, self.run_dir)
+        save_verified(self.state_dict(), path, keep_previous=True)
+        self.saved_step, self.saved_progress = self.progress.step, asdict(self.progress)
         keep = self.cfg.train.keep_epoch_checkpoints
         p = self.progress
         if keep and p.batch_in_epoch == 0 and p.epoch > 1 and (p.epoch - 1) % keep == 0:
             epoch_file = self.run_dir / "checkpoints" / f"epoch_{p.epoch - 1:03d}.pt"
             if not epoch_file.exists():
-                atomic_copy(path, epoch_file)
+                copy_verified(path, epoch_file)
         return path
 
 
