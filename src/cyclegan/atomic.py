@@ -44,9 +44,10 @@ def atomic_write(path: str | Path, *, fsync: bool = True) -> Iterator[BinaryIO]:
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write `text` (UTF-8) to `path` atomically."""
+    """Write `text` (UTF-8) to `path` atomically. File names that are not valid UTF-8 (decoded by
+    Python with surrogate escapes) are written back as their original bytes."""
     with atomic_write(path, fsync=False) as f:
-        f.write(text.encode("utf-8"))
+        f.write(text.encode("utf-8", "surrogateescape"))
     return Path(path)
 
 

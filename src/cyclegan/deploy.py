@@ -138,7 +138,8 @@ def export_generator(
         The written path.
 
     Raises:
-        ValueError: an unknown format, an opset for TorchScript or below 18, or `path` is a folder.
+        ValueError: an unknown format, an opset for TorchScript or below 18, `path` is a folder, or the
+            weights are not finite (a diverged model).
         MissingDependencyError: onnx, onnxscript or onnxruntime is not installed (ONNX only).
         ExportError: the exporter failed, or the exported model does not reproduce PyTorch.
         OSError: the file cannot be written.
@@ -155,6 +156,11 @@ def export_generator(
     if format == "onnx":
         _require("onnx", "onnxscript", "onnxruntime")
 
+    bad = next((name for name, t in generator.state_dict().items()
+                if t.is_floating_point() and not torch.isfinite(t).all()), None)
+    if bad is not None:
+        raise ValueError(f"the generator's weights hold NaN or infinite values ({bad}): the model diverged, and "
+                         "nothing was exported; export a checkpoint from before the divergence")
     net = copy.deepcopy(generator).float().cpu().eval()
     multiple = int(getattr(generator, "size_multiple", 1))
     in_ch = generator_channels(generator)[0]

@@ -46,15 +46,19 @@ table.results { border-collapse: collapse; } .results th, .results td { border: 
 
 
 def _e(value: Any) -> str:
-    return html.escape(str(value), quote=True)
+    """HTML-escaped text; a file name that is not valid UTF-8 shows its undecodable bytes as U+FFFD."""
+    text = str(value)
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    return html.escape(text, quote=True)
 
 
 def _href(path: str | Path, base: Path) -> str:
-    """A relative, URL-quoted and HTML-escaped link from a page in `base` to `path`."""
+    """A relative, URL-quoted and HTML-escaped link from a page in `base` to `path` (the name's bytes
+    percent-encoded, so a name that is not valid UTF-8 still links to its file)."""
     path = Path(path)
     if path.is_absolute():
         path = Path(os.path.relpath(path, base))
-    return _e(quote(path.as_posix(), safe="/"))
+    return _e(quote(os.fsencode(path.as_posix()), safe="/"))
 
 
 def _fmt(value: Any) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -147,11 +148,14 @@ def cmd_paired(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         result.write_csv(args.per_image)
     if args.json:
         print(json.dumps({"fake": args.fake, "real": args.real, "images": result.count, **result.means,
-                          "unmatched": result.unmatched}))
+                          "unmatched": result.unmatched, "missing": result.missing}))
         return 0
     print(_table([("metric", "mean"), *((k, _value(k, v)) for k, v in result.means.items())]))
     print(f"{result.count} image pairs" + (f"; {len(result.unmatched)} outputs had no reference of the same name"
                                              if result.unmatched else ""))
+    if result.missing:
+        print(f"cyclegan: warning: {len(result.missing)} references have no output of the same name and are not "
+              f"scored (e.g. {result.missing[0]})", file=sys.stderr)
     return 0
 
 

@@ -7,8 +7,10 @@ clear errors for the files that the official code would crash on or silently mis
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..atomic import atomic_write
 from .files import IMG_EXTENSIONS, DataError, is_image_file  # noqa: F401  (defined without numpy/torch/PIL)
+
+logger = logging.getLogger(__name__)
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I;16S", "I")
 
@@ -48,6 +52,9 @@ def find_images(folder: str | Path, *, recursive: bool = True, max_count: int | 
             if name.startswith(".") or not is_image_file(name):
                 continue
             path = Path(root) / name
+            if not is_regular_file(path):  # a FIFO would block the reader; a looping link cannot be opened
+                logger.warning("skipping %s: not a regular file (a FIFO, device, or broken or looping link)", path)
+                continue
             found.append((path.relative_to(folder).as_posix(), path))
     if not found:
         where = "or its subfolders " if recursive else ""
@@ -56,6 +63,14 @@ def find_images(folder: str | Path, *, recursive: bool = True, max_count: int | 
         )
     paths = [p for _, p in sorted(found)]
     return paths if max_count is None else paths[: max(0, max_count)]
+
+
+def is_regular_file(path: str | Path) -> bool:
+    """Whether `path` is (or links to) a regular file: only those are images."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return False
 
 
 def image_name(path: Path, folder: Path) -> str:
@@ -160,6 +175,9 @@ def load_image(path: str | Path, channels: int = 3, *, exif_transpose: bool = Tr
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
     path = Path(path)
+    if path.exists() and not is_regular_file(path) or path.is_symlink() and not path.exists():
+        raise DataError(f"{path} is not a regular file (a FIFO, device, folder, or broken or looping link); only "
+                        "image files can be read")
     try:
         with Image.open(path) as img:
             img.load()
@@ -179,6 +197,8 @@ def load_image(path: str | Path, channels: int = 3, *, exif_transpose: bool = Tr
         ) from None
     except UnidentifiedImageError:
         raise DataError(f"{path} is not a readable image (unknown or corrupt format); remove or replace it") from None
+    except PermissionError:
+        raise DataError(f"cannot read image {path}: permission denied; check the file's permissions") from None
     except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as e:
         raise DataError(f"cannot read image {path} ({type(e).__name__}: {e}); the file may be truncated or "
                         "corrupt: remove or replace it") from None

@@ -65,6 +65,9 @@ def plan(inputs: Iterable[str | Path], out_dir: Path, *, suffix: str = ".png") -
             pairs += [(f, out_dir / f.relative_to(item).with_suffix(suffix)) for f in find_images(item)]
         elif item.is_file():
             pairs.append((item, out_dir / f"{item.stem}{'.mp4' if is_video(item) else suffix}"))
+        elif item.exists() or item.is_symlink():
+            raise DataError(f"input {item} is not a regular file (a FIFO, device, or broken or looping link); give "
+                            "image or video files and folders")
         else:
             raise DataError(f"input {item} does not exist; check the path")
     sources = {p.resolve(): p for p, _ in pairs}
@@ -206,8 +209,17 @@ def translate_paths(
                 else:
                     by_size[array.shape].append((i, array))
             for group in by_size.values():
-                with amp, protocol.draws(generator):
-                    translated = _translate_group(generator, group, tiles)
+                try:
+                    with amp, protocol.draws(generator):
+                        translated = _translate_group(generator, group, tiles)
+                except (RuntimeError, MemoryError) as e:
+                    if not is_out_of_memory(e):
+                        raise
+                    h, w = group[0][1].shape[:2]
+                    batch = f" (a batch of {len(group)})" if len(group) > 1 else ""
+                    raise DataError(f"translating {images[group[0][0]][0]}, {w}x{h} pixels{batch}, needs more memory "
+                                    f"than is available; translate in tiles (--tile 1024, or smaller)"
+                                    f"{' or with a smaller --batch-size' if batch else ''}") from None
                 for i, fake in translated:
                     done[i] = save_image(fake, images[i][1], **options)
                     if page and reconstructor is not None:
@@ -230,6 +242,13 @@ def translate_paths(
                 for i in sorted(done)]
         result.page = _write_page(out_dir, rows, reconstruction=reconstructor is not None)
     return result
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    """Whether an exception is an allocation failure (CPU or GPU)."""
+    text = str(e).lower()
+    return isinstance(e, (torch.OutOfMemoryError, MemoryError)) or "can't allocate memory" in text or \
+        "out of memory" in text
 
 
 def _translate_group(

@@ -31,7 +31,7 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from ..atomic import atomic_write_text
-from ..data.image_io import files_by_pair_key, image_name, load_image, pair_up
+from ..data.image_io import files_by_pair_key, image_name, load_image, pair_key, pair_up
 
 PSNR_MAX = 100.0  # dB reported for identical images (MSE 0), so means and JSON stay finite
 MAPS_SIZE = 256
@@ -149,6 +149,7 @@ class PairedResult:
     means: dict[str, float]
     per_image: dict[str, dict[str, float]] = field(repr=False)
     unmatched: list[str] = field(default_factory=list)  # fake files without a reference of the same name
+    missing: list[str] = field(default_factory=list)  # references without a fake of the same name (not scored)
 
     @property
     def count(self) -> int:
@@ -194,6 +195,10 @@ def paired_metrics(
         DataError: a folder is missing or empty, an image cannot be read, or no file pairs.
     """
     pairs, unmatched = matched_files(fake_dir, real_dir, max_images=max_images)
+    missing = []
+    if not max_images:
+        scored = {pair_key(real, Path(real_dir)) for _, real in pairs}
+        missing = sorted(image_name(r, Path(real_dir)) for k, r in files_by_pair_key(real_dir).items() if k not in scored)
     per_image = {}
     for fake, real in pairs:
         real_img = load_image(real, channels)
@@ -202,7 +207,7 @@ def paired_metrics(
             fake_img = fake_img.resize(real_img.size, Image.BILINEAR)
         name = image_name(real, Path(real_dir))
         per_image[name] = image_scores(np.asarray(fake_img), np.asarray(real_img), maps=maps and channels == 3)
-    return PairedResult(mean_scores(per_image.values()), per_image, unmatched=unmatched)
+    return PairedResult(mean_scores(per_image.values()), per_image, unmatched=unmatched, missing=missing)
 
 
 def mean_scores(scores: Iterable[Mapping[str, float]]) -> dict[str, float]:

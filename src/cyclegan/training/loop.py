@@ -189,8 +189,9 @@ def train(
     ctx, dist_device = distributed.init_distributed(device or cfg.train.device, cfg.train.dist_timeout_s)
     try:
         with RunLock(run_dir) if ctx.is_main else contextlib.nullcontext():  # one trainer per run dir
-            if ctx.is_main:
-                remove_stale_temporaries(run_dir / "checkpoints")  # of writes a killed trainer left behind
+            if ctx.is_main:  # the temporary files of writes a killed trainer left behind
+                for folder in (run_dir, run_dir / "checkpoints", run_dir / "generators"):
+                    remove_stale_temporaries(folder)
             if ctx.enabled:
                 dev = dist_device
                 distributed.barrier()  # every rank has checked the run dir before rank 0 writes into it
