@@ -245,7 +245,8 @@ def test_large_images_take_the_tiled_path(world, monkeypatch):
     with TestClient(create_app([str(world["pth"])], tile=64)) as c:
         r = upload(c, png_bytes((150, 70)), model="latest_net_G_A.pth")
     assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (150, 70)
-    assert calls == [((70, 150, 3), {"tile": 64})]
+    assert len(calls) == 1 and calls[0][0] == (70, 150, 3) and calls[0][1]["tile"] == 64
+    assert calls[0][1]["cancel"] is not None and not calls[0][1]["cancel"].is_set()  # stoppable, not stopped
 
 
 @pytest.mark.parametrize("case, status, fragment", [

@@ -37,6 +37,12 @@ def add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-upload-mb", type=float, default=20, help="largest accepted upload (default 20 MB)")
     p.add_argument("--max-pixels", type=int, default=36_000_000,
                    help="largest accepted image, width x height (default 36000000)")
+    p.add_argument("--max-active", type=int, default=1, metavar="N",
+                   help="translations running at once (default 1; memory grows with it, see README)")
+    p.add_argument("--max-waiting", type=int, default=4, metavar="N",
+                   help="translations waiting for a slot; more are answered 503 + Retry-After (default 4)")
+    p.add_argument("--max-seconds", type=float, default=300, metavar="S",
+                   help="a translation running longer is stopped (default 300)")
     add_tile(p, default=512)
     add_device(p)
     p.set_defaults(run=cmd_serve)
@@ -51,7 +57,6 @@ def cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         print(f"cyclegan: error: {MISSING_EXTRA}", file=sys.stderr)
         return 1
     # lazy: keeps --help fast
-    # lazy: keeps --help fast
     from ..serve.app import LOOPBACK_HOSTS, create_app
     from ..serve.security import Limits
     from ..device import resolve_device
@@ -60,7 +65,10 @@ def cmd_serve(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("give at least one run dir or model, or --study")
     if args.max_upload_mb <= 0 or args.max_pixels <= 0 or args.tile < 64:
         parser.error("--max-upload-mb and --max-pixels must be positive, --tile at least 64")
-    limits = Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels)
+    if args.max_active < 1 or args.max_waiting < 0 or not args.max_seconds > 0:
+        parser.error("--max-active must be at least 1, --max-waiting at least 0, --max-seconds positive")
+    limits = Limits(max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels,
+                    max_active=args.max_active, max_waiting=args.max_waiting, max_seconds=args.max_seconds)
     loopback = args.host in LOOPBACK_HOSTS
     app = create_app(
         args.sources, study=args.study, admin_token=args.admin_token or os.environ.get("CYCLEGAN_ADMIN_TOKEN"),

@@ -14,12 +14,12 @@ from .loading import (
     Translation, load_translation, read_source, source_path,
 )
 from .protocol import FULL, PROTOCOLS, Protocol
-from .tiling import translate_tiled
+from .tiling import TranslationCancelled, translate_tiled
 from .translate import MIN_SIDE, padded_side, translate_tensor
 from .video import translate_video
 
 __all__ = [
-    "DIRECTIONS", "FULL", "MIN_SIDE", "PROTOCOLS", "Protocol", "Translation", "TranslationReport", "load_translation", "generator_channels", "generators_from_checkpoint", "load_generator",
+    "DIRECTIONS", "FULL", "MIN_SIDE", "PROTOCOLS", "Protocol", "Translation", "TranslationCancelled", "TranslationReport", "load_translation", "generator_channels", "generators_from_checkpoint", "load_generator",
     "load_generator_pair", "official_generator", "padded_side", "read_source", "source_path", "translate_paths",
     "translate_tensor", "translate_tiled", "translate_video",
 ]

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import threading
 import types
 from collections.abc import Iterator, Sequence
 
@@ -142,6 +143,10 @@ def blend_weights(starts: Sequence[int], size: int, n: int) -> list[torch.Tensor
     return [(u / total[s : s + size]).float() for s, u in zip(starts, raw)]
 
 
+class TranslationCancelled(Exception):
+    """`translate_tiled` was asked to stop (its `cancel` event was set)."""
+
+
 def translate_tiled(
     generator: nn.Module,
     image: np.ndarray,
@@ -150,6 +155,7 @@ def translate_tiled(
     overlap: int | None = None,
     stats_pixels: int = DEFAULT_STATS_PIXELS,
     progress: bool = False,
+    cancel: threading.Event | None = None,
 ) -> np.ndarray:
     """Translate a uint8 image (H, W) or (H, W, C) tile by tile; returns uint8 (H, W[, 3]).
 
@@ -160,6 +166,8 @@ def translate_tiled(
         stats_pixels: the instance-norm statistics are exact for images up to this many pixels;
             above, they are estimated on the image downscaled to this size. Its memory is that of a
             whole-image pass at this size.
+        cancel: when set (by another thread: a client that left, a time limit), the translation
+            stops before its next tile with `TranslationCancelled`.
     """
     if image.dtype != np.uint8 or image.ndim not in (2, 3):
         raise ValueError(f"expected a uint8 (H, W) or (H, W, C) image, got {image.dtype} {image.shape}")
@@ -183,6 +191,9 @@ def translate_tiled(
     with fixed_instance_norm(generator, stats):
         for r, y0 in enumerate(ys):
             for c, x0 in enumerate(xs):
+                if cancel is not None and cancel.is_set():
+                    bar.close()
+                    raise TranslationCancelled(f"stopped after {r * len(xs) + c} of {len(ys) * len(xs)} tiles")
                 x = array_to_tensor(image[y0 : y0 + th, x0 : x0 + tw]).to(device)
                 y = translate_tensor(generator, x).float().cpu()  # (C_out, th, tw)
                 if band is None:

@@ -14,7 +14,7 @@ from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from ..checkpoint import CheckpointError
 from .dashboard import dashboard_router
-from .security import BodyLimitMiddleware, Limits, UploadError, new_token
+from .security import BodyLimitMiddleware, Limits, SecurityMiddleware, UploadError, new_token
 from .sources import ModelCache, Source, parse_sources
 from .translate_routes import translate_router
 
@@ -81,13 +81,7 @@ def create_app(
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next):
-        response = await call_next(request)
-        for k, v in SECURITY_HEADERS.items():
-            response.headers.setdefault(k, v)
-        return response
-
+    app.add_middleware(SecurityMiddleware, headers=SECURITY_HEADERS)
     app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_upload_bytes + 64 * 1024)  # + form overhead
     if allowed_hosts is not None:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
@@ -109,6 +103,9 @@ def create_app(
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
-        return error(e.status_code, str(e.detail))
+        response = error(e.status_code, str(e.detail))
+        for k, v in (e.headers or {}).items():  # Retry-After of a busy server
+            response.headers[k] = v
+        return response
 
     return app

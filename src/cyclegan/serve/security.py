@@ -8,6 +8,10 @@
 - Paths: a file named by a request is looked up only inside a given folder: no absolute paths, no
   `..`, no backslashes, and the resolved path (symlinks followed) must still lie inside the folder.
 - Tokens: random, URL-safe, compared in constant time.
+- Origins: a request that changes something (not GET/HEAD/OPTIONS) from a browser page of another
+  origin is refused (403): a plain HTML form on any site could otherwise post uploads here. Every
+  response carries the security headers. (A pure ASGI middleware, so that a handler can still notice
+  its client leaving.)
 """
 
 from __future__ import annotations
@@ -35,6 +39,9 @@ class Limits:
 
     max_upload_bytes: int = 20 * 1024 * 1024  # whole request body
     max_pixels: int = 36_000_000  # width x height of an uploaded image (6000 x 6000)
+    max_active: int = 1  # translations running at once (serve.work.WorkSlots)
+    max_waiting: int = 4  # translations waiting for a slot; more get 503 + Retry-After
+    max_seconds: float = 300.0  # a translation running longer is stopped (503)
 
 
 class UploadError(Exception):
@@ -172,8 +179,48 @@ class _TooLarge(Exception):
     pass
 
 
-async def _json_error(send: Any, status: int, message: str) -> None:
+async def _json_error(send: Any, status: int, message: str, extra: list[tuple[bytes, bytes]] = ()) -> None:
     body = json.dumps({"detail": message}).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *extra]})
     await send({"type": "http.response.body", "body": body})
+
+
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def same_origin(headers: dict[bytes, bytes]) -> bool:
+    """Whether a request comes from this server's own pages: no `Origin` header (not a browser
+    cross-site request, e.g. curl) or one naming the host the request was sent to."""
+    origin = headers.get(b"origin")
+    if origin is None:
+        return True
+    host = headers.get(b"host", b"").decode("latin-1").lower()
+    return origin.decode("latin-1").lower() in (f"http://{host}", f"https://{host}")
+
+
+class SecurityMiddleware:
+    """ASGI middleware: cross-origin changes refused (403), security headers on every response."""
+
+    def __init__(self, app: Any, headers: dict[str, str]) -> None:
+        self.app = app
+        self.headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] not in SAFE_METHODS and not same_origin(dict(scope.get("headers") or [])):
+            await _json_error(send, 403, "cross-origin request refused: this server accepts changes and uploads "
+                                         "only from its own pages", extra=self.headers)
+            return
+
+        async def with_headers(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message = {**message, "headers": [*message.get("headers", []),
+                                                  *((k, v) for k, v in self.headers if k not in present)]}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -8,8 +8,10 @@ the server).
 
 from __future__ import annotations
 
+import os
 import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,8 +22,10 @@ from PIL import Image
 from torch import nn
 
 from ..config import Config, ConfigError, load_yaml
-from ..data.image_io import find_images
-from ..inference import generator_channels, generators_from_checkpoint, load_generator, read_source, translate_tiled
+from ..data.image_io import is_image_file, is_regular_file
+from ..inference import (
+    TranslationCancelled, generator_channels, generators_from_checkpoint, load_generator, read_source, translate_tiled,
+)
 from ..methods import DIRECTIONS, get_method
 from ..weights.pretrained import PRETRAINED, is_pretrained_name
 from ..checkpoint import FORMAT, CheckpointError
@@ -155,8 +159,10 @@ class ModelCache:
                     tests[direction] = Path(root) / split
         return Loaded(gens, tests)
 
-    def translate(self, source: Source, direction: str, image: Image.Image) -> Image.Image:
-        """Translate a PIL image with the source's generator (tiles above `tile` pixels a side)."""
+    def translate(self, source: Source, direction: str, image: Image.Image,
+                  cancel: threading.Event | None = None) -> Image.Image:
+        """Translate a PIL image with the source's generator (tiles above `tile` pixels a side);
+        `cancel` stops it between tiles (`inference.TranslationCancelled`)."""
         generator = self.get(source).generators.get(direction)
         if generator is None:
             raise ValueError(f"{source.label} translates {' and '.join(self.get(source).generators)} only, "
@@ -164,7 +170,9 @@ class ModelCache:
         in_ch, _ = generator_channels(generator)
         image = image.convert("L") if in_ch == 1 else image.convert("RGB")
         with self._run_lock:
-            out = translate_tiled(generator, np.asarray(image), tile=self.tile)
+            if cancel is not None and cancel.is_set():  # gave up while waiting for the lock
+                raise TranslationCancelled("cancelled before it started")
+            out = translate_tiled(generator, np.asarray(image), tile=self.tile, cancel=cancel)
         return Image.fromarray(out)
 
     def channels(self, source: Source, direction: str) -> int:
@@ -175,12 +183,56 @@ class ModelCache:
 
 
 def test_images(folders: dict[str, Path]) -> list[str]:
-    """Names "KEY/relative/path" of up to MAX_TEST_IMAGES images in each folder (`folders`: key -> folder)."""
+    """Names "KEY/relative/path" of up to MAX_TEST_IMAGES images in each folder (`folders`: key -> folder),
+    from `contained_images` (cached for LISTING_TTL_S seconds)."""
     names = []
     for key, folder in folders.items():
-        try:
-            paths = find_images(folder, max_count=MAX_TEST_IMAGES)
-        except ValueError:  # missing or empty: nothing to offer
-            continue
-        names += [f"{key}/{p.relative_to(folder).as_posix()}" for p in paths]
+        names += [f"{key}/{name}" for name in _listing(Path(folder))]
     return names
+
+
+MAX_SCANNED = 20_000  # directory entries looked at per folder listing, at most
+LISTING_TTL_S = 30.0
+_listings: dict[Path, tuple[float, list[str]]] = {}
+_listings_lock = threading.Lock()
+
+
+def _listing(folder: Path) -> list[str]:
+    now = time.monotonic()
+    with _listings_lock:
+        cached = _listings.get(folder)
+        if cached is not None and now - cached[0] < LISTING_TTL_S:
+            return cached[1]
+    names = contained_images(folder)
+    with _listings_lock:
+        _listings[folder] = (now, names)
+    return names
+
+
+def contained_images(folder: Path, *, limit: int = MAX_TEST_IMAGES, max_scanned: int = MAX_SCANNED) -> list[str]:
+    """Relative names of the first `limit` image files (by name) that lie inside `folder` once
+    symlinks are resolved: no symlinked folder is followed and no file link pointing out of the folder
+    is listed, so a listing neither leaks names from elsewhere nor walks a big tree; at most
+    `max_scanned` directory entries are looked at."""
+    try:
+        base = folder.resolve(strict=True)
+    except OSError:
+        return []
+    found: list[str] = []
+    scanned = 0
+    for root, dirs, files in os.walk(base, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            scanned += 1
+            if scanned > max_scanned:
+                return sorted(found)[:limit]
+            if name.startswith(".") or not is_image_file(name):
+                continue
+            path = Path(root) / name
+            try:
+                real = path.resolve(strict=True)
+            except (OSError, RuntimeError):  # broken or looping link
+                continue
+            if real.is_relative_to(base) and is_regular_file(real):
+                found.append(path.relative_to(base).as_posix())
+    return sorted(found)[:limit]

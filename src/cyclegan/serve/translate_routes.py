@@ -11,13 +11,15 @@ import re
 import time
 from pathlib import Path
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, Response
 
 from ..data.image_io import is_image_file
+from ..inference import TranslationCancelled
 from .security import Limits, UploadError, decode_image, safe_path
 from .sources import ModelCache, Source, test_images
+from .work import WorkSlots, cancelled_when_gone
 
 STATIC = Path(__file__).resolve().parent / "static"
 
@@ -25,6 +27,7 @@ STATIC = Path(__file__).resolve().parent / "static"
 def translate_router(sources: list[Source], cache: ModelCache, limits: Limits, test_dirs: list[Path]) -> APIRouter:
     router = APIRouter()
     by_id = {s.id: s for s in sources}
+    slots = WorkSlots(limits.max_active, limits.max_waiting)
     extra = {}  # --test-images folders: key -> folder, keys unique
     for folder in test_dirs:
         key, n = folder.resolve().name or "images", 2
@@ -81,26 +84,33 @@ def translate_router(sources: list[Source], cache: ModelCache, limits: Limits, t
 
     @router.post("/api/translate")
     async def translate(
-        model: str = Form(...), direction: str = Form("AtoB"), file: UploadFile | None = File(None),
+        request: Request, model: str = Form(...), direction: str = Form("AtoB"), file: UploadFile | None = File(None),
         test_image: str | None = Form(None),
     ) -> Response:
         s = source(model)
         direction = direction_of(s, direction)
         if (file is None) == (test_image is None):
             raise HTTPException(400, "send either an image file ('file') or the name of a test image ('test_image')")
-        if file is not None:
-            data = await file.read(limits.max_upload_bytes + 1)
-            if len(data) > limits.max_upload_bytes:
-                raise HTTPException(413, f"the upload is larger than {limits.max_upload_bytes / 2**20:.3g} MB")
-            stem, content_type = Path(file.filename or "upload").stem, file.content_type
-        else:
-            path = await run_in_threadpool(test_image_path, s, direction, test_image)
-            data, stem, content_type = path.read_bytes(), path.stem, None
-        t0 = time.perf_counter()
-        channels = await run_in_threadpool(cache.channels, s, direction)
-        image = await run_in_threadpool(decode_image, data, max_pixels=limits.max_pixels, channels=channels,
-                                        content_type=content_type)
-        out = await run_in_threadpool(cache.translate, s, direction, image)
+        async with slots.slot():  # 503 at once when busy; memory held only by the requests in a slot
+            if file is not None:
+                data = await file.read(limits.max_upload_bytes + 1)
+                if len(data) > limits.max_upload_bytes:
+                    raise HTTPException(413, f"the upload is larger than {limits.max_upload_bytes / 2**20:.3g} MB")
+                stem, content_type = Path(file.filename or "upload").stem, file.content_type
+            else:
+                path = await run_in_threadpool(test_image_path, s, direction, test_image)
+                data, stem, content_type = path.read_bytes(), path.stem, None
+            t0 = time.perf_counter()
+            channels = await run_in_threadpool(cache.channels, s, direction)
+            image = await run_in_threadpool(decode_image, data, max_pixels=limits.max_pixels, channels=channels,
+                                            content_type=content_type)
+            del data
+            async with cancelled_when_gone(request, limits.max_seconds) as cancel:
+                try:
+                    out = await run_in_threadpool(cache.translate, s, direction, image, cancel)
+                except TranslationCancelled:
+                    raise HTTPException(503, f"the translation was stopped: the client left, or it ran longer "
+                                             f"than {limits.max_seconds:g} s", headers={"Retry-After": "5"}) from None
         buf = io.BytesIO()
         out.save(buf, format="PNG")
         name = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{stem}_{s.id}_{direction}")[:120] + ".png"

@@ -91,8 +91,10 @@ def study_router(store: StudyStore, admin_token: str) -> APIRouter:
         index, choice, ms = body.get("index"), body.get("choice"), body.get("response_ms")
         if not isinstance(index, int) or isinstance(index, bool):
             raise HTTPException(400, "'index' (the trial number) must be an integer")
-        if ms is not None and not isinstance(ms, (int, float)):
-            raise HTTPException(400, "'response_ms' must be a number")
+        if ms is not None and (not isinstance(ms, (int, float)) or isinstance(ms, bool) or not 0 <= ms <= 1e9):
+            raise HTTPException(400, "'response_ms' must be a number of milliseconds from 0 to 1e9")
+        if not -(2**31) <= index < 2**31:
+            raise HTTPException(400, "'index' (the trial number) is out of range")
         try:
             trial = await run_in_threadpool(store.answer, p.id, index, choice, None if ms is None else float(ms))
         except AnswerError as e:
@@ -149,8 +151,8 @@ async def _json_body(request: Request) -> dict:
         raise HTTPException(415, "send the body as application/json")
     try:
         body = await request.json()
-    except ValueError:
-        raise HTTPException(400, "the body is not valid JSON") from None
+    except (ValueError, RecursionError):  # invalid, a number of too many digits, or nested too deep
+        raise HTTPException(400, "the body is not valid JSON (or nests too deep, or holds a number too long)") from None
     if not isinstance(body, dict):
         raise HTTPException(400, "the body must be a JSON object")
     return body
