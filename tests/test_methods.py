@@ -102,7 +102,7 @@ def test_every_method_has_test_settings_and_the_choice_lists_are_the_registries(
 
 
 def test_an_unknown_method_lists_the_valid_ones():
-    with pytest.raises(ConfigError, match="model.method='cycle_gan' is not valid; choose one of: bigan, cogan, cyclegan"):
+    with pytest.raises(ConfigError, match="model.method='cycle_gan' is not valid; choose one of: bigan, cogan, cut, cyclegan"):
         check_config(build_config(overrides=["model.method=cycle_gan"]))
     with pytest.raises(ConfigError, match="choose one of"):
         get_method("nope")
