@@ -36,6 +36,7 @@ class ModelConfig:
     dropout: bool = False  # dropout 0.5 in the ResNet blocks / U-Net inner decoder
     downsample: str = "conv"  # conv (strided, the paper) | antialias (stride-1 conv + blur pool, CUT): G and PatchGAN
     upsample: str = "transpose"  # transpose (the paper) | antialias (blur upsampling + conv, CUT) | resize (nearest + conv)
+    spectral_norm: bool = False  # spectral normalisation of every discriminator convolution (Miyato et al. 2018)
     init_type: str = "normal"  # normal | xavier | kaiming | orthogonal
     init_gain: float = 0.02
     channels_a: int = 3  # 1 for grayscale domains
@@ -57,6 +58,10 @@ class LossConfig:
     lambda_l1: float = 100.0  # pix2pix only: weight of |G(a) - b|, the L1 distance to the paired target
     lambda_gp: float = 10.0  # gradient-penalty weight (wgangp only)
     pool_size: int = 50  # image history buffer (Shrivastava et al. 2017); 0 disables it
+    r1_gamma: float = 0.0  # zero-centred gradient penalty gamma/2 E|grad D(x)|^2 on the discriminators (0: off)
+    r1_on: str = "real"  # real (R1, Mescheder et al. 2018) | mix (random mixes of real and fake, UVCGAN2)
+    r1_every: int = 1  # lazy regularisation: the penalty every k steps, weighted x k (StyleGAN2)
+    diffaugment: str = ""  # DiffAugment policy for all the discriminators see, e.g. color,translation,cutout
 
 
 @dataclass(frozen=True)
@@ -100,6 +105,8 @@ class TrainConfig:
     checkpoint_every: int = 1000  # iterations between `latest` checkpoints (also at each epoch end)
     keep_epoch_checkpoints: int = 5  # keep a checkpoint every this many epochs (0: only `latest`)
     export_official: bool = True  # at the end, write the generators in the official layout (run_dir/generators)
+    ema: float = 0.0  # generator EMA momentum (e.g. 0.999; 0: off): used for samples, evaluation, export, translate
+    ema_start: int = 0  # the EMA copies the weights until this step
     on_divergence: str = "stop"  # non-finite losses or weights: stop (keep the last good checkpoint) | rollback
     rollback_lr_factor: float = 0.5  # rollback: resume from the last good checkpoint with the learning rate x this
     max_rollbacks: int = 3  # rollback: give up (stop) after this many in one process
@@ -261,8 +268,10 @@ CHOICES = {
     "train.precision": ("fp32", "bf16", "fp16"),
     "eval.split": ("val", "test"),
     "train.on_divergence": ("stop", "rollback"),
+    "loss.r1_on": ("real", "mix"),
 }
 
+DIFFAUGMENT_OPS = ("color", "translation", "cutout")  # nn.diffaugment.OPS
 EVAL_METRICS = ("l1", "psnr", "ssim", "rmse", "acc@5", "acc@10", "cycle_l1", "fid", "kid")
 
 
@@ -276,9 +285,10 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{dotted}={value!r} is not valid; choose one of: {', '.join(choices)}")
     at_least = {
         1: ("model.ngf", "model.ndf", "model.n_layers_d", "data.batch_size", "data.crop_size", "data.load_size",
+            "loss.r1_every",
             "train.log_every", "train.sample_every", "train.checkpoint_every", "train.dist_timeout_s"),
         0: ("data.num_workers", "optim.n_epochs", "optim.n_epochs_decay", "train.keep_epoch_checkpoints",
-            "eval.every_epochs", "eval.holdout", "train.max_rollbacks"),
+            "eval.every_epochs", "eval.holdout", "train.max_rollbacks", "train.ema_start"),
     }
     for minimum, names in at_least.items():
         for dotted in names:
@@ -307,11 +317,16 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"loss.{name} must be >= 0")
     if cfg.loss.pool_size < 0:
         raise ConfigError("loss.pool_size must be >= 0")
+    unknown = [op for op in (x.strip() for x in cfg.loss.diffaugment.split(",")) if op and op not in DIFFAUGMENT_OPS]
+    if unknown:
+        raise ConfigError(f"loss.diffaugment: unknown op {unknown[0]!r}; a comma-separated list of: "
+                          f"{', '.join(DIFFAUGMENT_OPS)}")
     # Numbers that would only fail (or silently diverge) deep inside training.
     ranges = {  # field: (low, high, low inclusive, high inclusive)
         "optim.lr": (0, 1, False, True), "optim.beta1": (0, 1, True, False), "optim.beta2": (0, 1, True, False),
         "model.init_gain": (0, 100, False, True), "loss.lambda_gp": (0, 1e6, True, True),
-        "train.rollback_lr_factor": (0, 1, False, False),
+        "loss.r1_gamma": (0, 1e6, True, True),
+        "train.rollback_lr_factor": (0, 1, False, False), "train.ema": (0, 1, True, False),
     }
     for dotted, (low, high, low_in, high_in) in ranges.items():
         section, key = dotted.split(".")

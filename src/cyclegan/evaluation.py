@@ -7,7 +7,8 @@ protocol (`inference.protocol`: full resolution in eval mode by default, or the 
 - when the split is paired (a reference of the same name exists in the other domain's folder,
   as in maps, facades and cityscapes), the paired metrics of `metrics.paired` (L1, PSNR, SSIM and, for
   RGB, the maps protocol's RMSE and pixel accuracies);
-- with an Inception model, FID (and KID) of the translations against the other domain's images.
+- with an Inception model, FID (and KID) of the translations against the other domain's images;
+- the failure detectors' scores (`metrics.failures`: copy_l1, diversity, inversion, non_finite).
 
 Keys are `<direction>.<metric>`, e.g. `AtoB.acc@5`, `BtoA.cycle_l1`, `AtoB.fid`.
 """
@@ -33,6 +34,7 @@ from .inference.translate import translate_tensor
 from .methods import DIRECTIONS, Method
 from .metrics.fid import fid, fid_from_features, inception_features, save_statistics, statistics
 from .metrics.kid import kid
+from .metrics.failures import MAX_DIVERSITY_IMAGES, FailureStats
 from .metrics.paired import HIGHER_IS_BETTER, image_scores, l1, mean_scores
 from .weights import load_fid_inception
 
@@ -41,15 +43,19 @@ Scores = dict[str, float]
 
 def _scores_one_way(
     generator: nn.Module, reconstructor: nn.Module | None, source_dir: Path, sources: list[Path], references: dict[str, Path],
-    *, channels_in: int, channels_out: int, collect: bool, protocol: Protocol,
+    *, channels_in: int, channels_out: int, collect: bool, protocol: Protocol, targets: list[Path] = (),
 ) -> tuple[Scores, list[np.ndarray]]:
     cycle, paired, fakes = [], [], []
+    failures = FailureStats()
+    for path in targets[:MAX_DIVERSITY_IMAGES]:  # the target domain's colours (colour-inversion detector)
+        failures.add_target(np.asarray(load_image(path, channels_out)))
     for path in sources:
         image = protocol.prepare(load_image(path, channels_in))
         x = to_tensor(image)
         with protocol.draws(generator):
             y = translate_tensor(generator, x)  # (C_out, H, W)
         fake = tensor_to_uint8(y)
+        failures.add(np.asarray(image), fake, finite=bool(torch.isfinite(y).all()))
         if reconstructor is not None:
             with protocol.draws(reconstructor):
                 rec = translate_tensor(reconstructor, y)
@@ -62,6 +68,7 @@ def _scores_one_way(
         if collect:
             fakes.append(_rgb(fake))
     scores = {"cycle_l1": float(np.mean(cycle))} if cycle else {}
+    scores.update(failures.scores())
     if paired:
         scores.update(mean_scores(paired))
         scores["paired_images"] = len(paired)
@@ -105,7 +112,8 @@ def evaluate_split(
         references = by_pair_key(all_refs, ref_dir)
         with protocol.modes(gen, rec):
             scores, fakes = _scores_one_way(gen, rec, source_dir, sources, references, channels_in=cin,
-                                            channels_out=cout, collect=feature_model is not None, protocol=protocol)
+                                            channels_out=cout, collect=feature_model is not None, protocol=protocol,
+                                            targets=refs)
         if feature_model is not None:
             device = next(feature_model.parameters()).device
             if protocol.size:  # the references as the protocol resizes them

@@ -93,3 +93,19 @@ def patch_nce_loss(feat_q: torch.Tensor, feat_k: torch.Tensor, *, images: int, t
     l_neg = l_neg.masked_fill(eye, -10.0).view(-1, patches)
     logits = torch.cat((l_pos, l_neg), dim=1) / tau
     return F.cross_entropy(logits, torch.zeros(n, dtype=torch.long, device=q.device), reduction="none")
+
+
+def zero_centred_penalty(discriminator: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor,
+                         fake: torch.Tensor | None = None) -> torch.Tensor:
+    """E|grad_x D(x)|^2 at the real images (R1, Mescheder et al. 2018), or, with `fake`, at random mixes
+    a * real + (1 - a) * fake, a ~ U(0, 1) per image (the zero-centred variant of UVCGAN2). The input
+    and the gradient are float32; under autocast the discriminator's own precision applies and the
+    double backward runs through it."""
+    x = real.detach().float()
+    if fake is not None:
+        alpha = torch.rand(x.shape[0], 1, 1, 1, device=x.device)
+        x = alpha * x + (1 - alpha) * fake.detach().float()
+    x.requires_grad_(True)
+    out = discriminator(x)
+    (grad,) = torch.autograd.grad(out.float().sum(), x, create_graph=True)
+    return grad.float().pow(2).reshape(x.shape[0], -1).sum(1).mean()

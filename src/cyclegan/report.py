@@ -42,6 +42,7 @@ figure { margin: 0 0 1.2em 0; } figcaption { font-size: .9em; color: #444; }
 img { max-width: 100%; image-rendering: pixelated; }
 table.results { border-collapse: collapse; } .results th, .results td { border: 1px solid #ddd; padding: .3em; }
 .results td img { max-width: 256px; }
+.warning { color: #8a3b00; }
 """
 
 
@@ -275,6 +276,10 @@ def write_run_page(run_dir: str | Path) -> Path:
         body.append('<p><a href="losses.jsonl">losses.jsonl</a></p>')
     evals = read_losses(run_dir / "evals.jsonl")
     if evals:
+        warnings = evals[-1].get("warnings") or []
+        if warnings:
+            body += ['<h2 class="warning">Warnings (latest evaluation)</h2>',
+                     "<ul>" + "".join(f'<li class="warning">{_e(w)}</li>' for w in warnings) + "</ul>"]
         body += ["<h2>Evaluation</h2>", evaluation_table(evals), '<p><a href="evals.jsonl">evals.jsonl</a></p>']
     body.append("<h2>Config</h2>")
     body.append(f"<pre>{_e(config)}</pre>" if config is not None else '<p class="muted">No config.yaml.</p>')

@@ -27,14 +27,15 @@ variants:
 def add_reproduce(sub: argparse._SubParsersAction) -> None:
     variants = "\n".join(f"  {name}: {', '.join(table)}" for name, table in EXPERIMENTS.items())
     p = sub.add_parser(
-        "reproduce", help="the paper's loss ablation and baselines: train, evaluate, print the table",
+        "reproduce", help="the paper's loss ablation and baselines, and the stabilisers: train, evaluate, print the table",
         description="Train every variant of an experiment (same networks and training, one loss term changed), "
         "evaluate each on the test split (its final checkpoint and, where the run kept one, the checkpoint "
         "selected on its validation split), and print markdown tables. Re-running continues interrupted runs "
         "and reuses finished ones.",
         epilog=EPILOG.format(variants=variants), formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("experiment", choices=list(EXPERIMENTS), help="ablation (Tables 4-5) or baselines")
+    p.add_argument("experiment", choices=list(EXPERIMENTS),
+                   help="ablation (Tables 4-5), baselines, or stabilisers (EMA, SN, GP, DiffAugment)")
     add_dataroot(p, alias="--data")
     add_out(p, "one run dir per variant, plus results.md/.json")
     p.add_argument("--budget", choices=list(BUDGETS), default="small",

@@ -48,6 +48,8 @@ def add_translate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skip-existing", action="store_true", help="leave outputs that already exist (resume a big run)")
     p.add_argument("--page", action="store_true", help="also write OUT/index.html with real / fake (/ reconstruction) per image")
     add_protocol(p, crop_size=True)
+    p.add_argument("--raw-weights", action="store_true",
+                   help="a run trained with train.ema: its raw generator weights instead of their moving average")
     add_device(p)
     add_precision(p)
     add_no_progress(p)
@@ -68,7 +70,7 @@ def cmd_translate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         parser.error(f"--tile must be at least 64 pixels, got {args.tile}")
     device = resolve_device(args.device)
     # A run or checkpoint holds both generators (reconstruction column on --page); an official .pth one.
-    loaded = load_translation(args.checkpoint, args.direction, device, reverse=args.page)
+    loaded = load_translation(args.checkpoint, args.direction, device, reverse=args.page, ema=not args.raw_weights)
     protocol = Protocol.named(args.protocol, crop_size=args.crop_size or loaded.crop_size, eval_mode=args.eval)
     result = translate_paths(
         loaded.generator, args.inputs, args.out, image_format=args.format, quality=args.quality,

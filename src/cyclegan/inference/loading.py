@@ -89,15 +89,17 @@ def load_generator_pair(
 
 
 def load_translation(
-    source: str | Path, direction: str | None = "AtoB", device: str | torch.device = "cpu", *, reverse: bool = True
+    source: str | Path, direction: str | None = "AtoB", device: str | torch.device = "cpu", *, reverse: bool = True,
+    ema: bool = True,
 ) -> Translation:
-    """`load_generator_pair`, with the run's config."""
+    """`load_generator_pair`, with the run's config; `ema=False` takes a run's raw generator weights
+    instead of their moving average (`train.ema`)."""
     if direction is not None and direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; choose one of: {', '.join(DIRECTIONS)}")
     path = source_path(source)
     obj = read_source(path)
     if obj.get("format") == FORMAT:
-        model = method_from_checkpoint(obj, device)
+        model = method_from_checkpoint(obj, device, ema=ema)
         direction = direction or model.directions[0]
         other = "BtoA" if direction == "AtoB" else "AtoB"
         model.check_direction(direction)
@@ -116,8 +118,10 @@ def read_source(source: str | Path) -> Mapping:
     return load_checkpoint(path) if path.is_dir() else _read_file(path)
 
 
-def method_from_checkpoint(ckpt: Mapping, device: str | torch.device = "cpu") -> Method:
-    """The method of a cyclegan checkpoint with every network loaded (strict), in eval mode on `device`."""
+def method_from_checkpoint(ckpt: Mapping, device: str | torch.device = "cpu", *, ema: bool = True) -> Method:
+    """The method of a cyclegan checkpoint with every network loaded (strict), in eval mode on
+    `device`; the generators hold their moving average (`train.ema`) when the run kept one, unless
+    `ema` is False (the raw weights)."""
     if not isinstance(ckpt.get("config"), Mapping) or not isinstance(ckpt.get("nets"), Mapping):
         raise CheckpointError("the checkpoint holds no config or no networks: it cannot say what to build")
     cfg = Config.from_dict(ckpt["config"])
@@ -128,6 +132,9 @@ def method_from_checkpoint(ckpt: Mapping, device: str | torch.device = "cpu") ->
             raise CheckpointError(f"the checkpoint holds a network {name!r} that model.method={model.name} does not "
                                   f"have (it has {', '.join(nets)})")
         nets[name].load_state_dict(state, strict=True)
+    if ema and isinstance(ckpt.get("ema"), Mapping):
+        for name, state in ckpt["ema"].items():
+            nets[name].load_state_dict(state, strict=True)
     model.load_extra_state(ckpt.get("method", {}))
     return model.to(device).eval()
 

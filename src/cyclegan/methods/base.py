@@ -33,7 +33,8 @@ from torch import nn
 from ..atomic import save_verified
 from ..config import Config, ConfigError, merge
 from ..names import DIRECTIONS
-from ..nn import build_discriminator, build_generator, has_official_layout, to_official
+from ..losses import zero_centred_penalty
+from ..nn import build_discriminator, build_generator, has_official_layout, to_official, with_spectral_norm
 from ..precision import discriminators_in_float32
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class Method(nn.Module):
     gan_modes: ClassVar[tuple[str, ...]] = ("lsgan", "vanilla", "wgangp", "hinge")
     loss_terms: ClassVar[tuple[str, ...]] = ()  # which of OPTIONAL_TERMS it reads (the others must be 0)
     merges_passes: ClassVar[bool] = False  # whether it implements train.merge_passes
+    regularizable: ClassVar[bool] = False  # implements `judged_images` (gradient penalty, DiffAugment)
     Options: ClassVar[type | None] = None  # a frozen dataclass of its `method_options` (None: it takes none)
 
     def __init__(self, cfg: Config) -> None:
@@ -97,6 +99,9 @@ class Method(nn.Module):
         if not cls.uses_pool and loss.pool_size != 0:
             raise ConfigError(f"model.method={method} trains its discriminator on (input, output) pairs, which an "
                               "image pool would mismatch: set loss.pool_size=0")
+        if (loss.r1_gamma > 0 or loss.diffaugment) and not cls.regularizable:
+            raise ConfigError(f"loss.r1_gamma and loss.diffaugment need a discriminator that judges plain images; "
+                              f"model.method={method} has none: leave them off")
         if cfg.train.merge_passes and not cls.merges_passes:
             raise ConfigError(f"train.merge_passes is not implemented by model.method={method}; turn it off")
         if loss.gan_mode not in cls.gan_modes:
@@ -157,6 +162,26 @@ class Method(nn.Module):
                              fake_b: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    def judged_images(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor | None,
+                      fake_b: torch.Tensor | None) -> list[tuple[nn.Module, torch.Tensor, torch.Tensor]]:
+        """(discriminator, real images it judges, fake images it judges) for each discriminator: what
+        the gradient penalty (`loss.r1_gamma`) regularises. Methods without it refuse the penalty."""
+        raise NotImplementedError
+
+    def discriminator_step_losses(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor | None,
+                                  fake_b: torch.Tensor | None, regularize: bool = False) -> dict[str, torch.Tensor]:
+        """`discriminator_losses` plus, when `regularize`, the zero-centred gradient penalty of
+        `loss.r1_gamma` (x `loss.r1_every`, lazy regularisation) as `d_gp`. The one discriminator
+        forward of a step (data-parallel training wraps it)."""
+        losses = self.discriminator_losses(real_a, real_b, fake_a, fake_b)
+        c = self.cfg.loss
+        if regularize and c.r1_gamma > 0:
+            penalty = sum(zero_centred_penalty(d, real, fake if c.r1_on == "mix" else None)
+                          for d, real, fake in self.judged_images(real_a, real_b, fake_a, fake_b))
+            losses["d_gp"] = penalty * (c.r1_gamma / 2 * c.r1_every)
+            losses["total"] = losses["total"] + losses["d_gp"]
+        return losses
+
     # --- state beyond the networks (random streams of the method's own) --------------------------
     def extra_state(self) -> dict[str, Any]:
         """What a checkpoint must hold besides the networks for an exact resume (e.g. a noise RNG)."""
@@ -195,10 +220,12 @@ def generator_from_config(cfg: Config, in_channels: int, out_channels: int) -> n
 
 def discriminator_from_config(cfg: Config, in_channels: int) -> nn.Module:
     """`model.discriminator` with the model section's width, depth, norm and downsampling, in float32
-    under mixed precision unless `train.low_precision_discriminators` (not initialised)."""
+    under mixed precision unless `train.low_precision_discriminators`, its convolutions spectrally
+    normalised with `model.spectral_norm` (not initialised)."""
     m = cfg.model
-    return build_discriminator(m.discriminator, in_channels, ndf=m.ndf, n_layers=m.n_layers_d, norm=m.norm,
-                               float32=discriminators_in_float32(cfg.train), downsample=m.downsample)
+    net = build_discriminator(m.discriminator, in_channels, ndf=m.ndf, n_layers=m.n_layers_d, norm=m.norm,
+                              float32=discriminators_in_float32(cfg.train), downsample=m.downsample)
+    return with_spectral_norm(net) if m.spectral_norm else net
 
 
 def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:

@@ -80,6 +80,7 @@ class CUT(Method):
     uses_pool = False
     paired = False
     gan_modes = ("lsgan", "vanilla", "hinge")
+    regularizable = True
     Options = CUTOptions
 
     def __init__(self, cfg: Config, g_ab: nn.Module, d_b: nn.Module, nce_head: nn.Module) -> None:
@@ -227,6 +228,10 @@ class CUT(Method):
         d_fake = gan_loss(self.d_b(fake.detach()), False, mode)
         d_real = gan_loss(self.d_b(target), True, mode)
         return {"d_fake": d_fake, "d_real": d_real, "total": 0.5 * (d_fake + d_real)}
+
+    def judged_images(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor | None,
+                      fake_b: torch.Tensor | None) -> list[tuple[nn.Module, torch.Tensor, torch.Tensor]]:
+        return [(self.d_b, real_b, fake_b) if self.forward_direction else (self.d_b, real_a, fake_a)]
 
     # --- random state --------------------------------------------------------------------------------
     def extra_state(self) -> dict[str, Any]:

@@ -35,6 +35,7 @@ class CycleGAN(Method):
     discriminator_first = False  # the official order: update G, then D (on pooled fakes)
     loss_terms = ("lambda_identity", "lambda_self_reg", "lambda_feature")
     merges_passes = True
+    regularizable = True
 
     def __init__(self, cfg: Config, g_ab: nn.Module, g_ba: nn.Module, d_a: nn.Module, d_b: nn.Module, *,
                  features: nn.Module | None = None) -> None:
@@ -87,6 +88,10 @@ class CycleGAN(Method):
     @property
     def discriminators(self) -> list[nn.Module]:
         return [self.d_a, self.d_b]
+
+    def judged_images(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor | None,
+                      fake_b: torch.Tensor | None) -> list[tuple[nn.Module, torch.Tensor, torch.Tensor]]:
+        return [(self.d_a, real_a, fake_a), (self.d_b, real_b, fake_b)]
 
     def feature_extractor(self, device: torch.device) -> nn.Module:
         """The feature loss's frozen network on `device`, built from the loss config (reading or

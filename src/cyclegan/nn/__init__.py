@@ -2,7 +2,7 @@
 
 from .discriminators import DISCRIMINATORS, NLayerDiscriminator, PixelDiscriminator, build_discriminator
 from .generators import GENERATORS, ResnetBlock, ResnetGenerator, UnetGenerator, build_generator
-from .layers import INITS, NORMS, init_weights, norm_layer, with_channels
+from .layers import INITS, NORMS, init_weights, norm_layer, with_channels, with_spectral_norm
 from .official import from_official, has_official_layout, load_official, to_official
 
 __all__ = [
@@ -24,4 +24,5 @@ __all__ = [
     "norm_layer",
     "to_official",
     "with_channels",
+    "with_spectral_norm",
 ]

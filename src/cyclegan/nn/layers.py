@@ -10,6 +10,7 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 NormFactory = Callable[[int], nn.Module]
 
@@ -93,7 +94,8 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
     @torch.no_grad()
     def init_module(m: nn.Module) -> None:
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            init(m.weight, gain)
+            # a spectrally normalised weight is computed from its `original`: initialise that
+            init(m.parametrizations.weight.original if parametrize.is_parametrized(m, "weight") else m.weight, gain)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
@@ -107,4 +109,13 @@ def init_weights(net: nn.Module, init_type: str = "normal", gain: float = 0.02) 
 def with_channels(net: nn.Module, in_channels: int, out_channels: int) -> nn.Module:
     """`net` tagged with the image channels it reads and writes (what loaders and translators check)."""
     net.in_channels, net.out_channels = in_channels, out_channels
+    return net
+
+
+def with_spectral_norm(net: nn.Module) -> nn.Module:
+    """Every convolution of `net` spectrally normalised (Miyato et al. 2018: its weight divided by an
+    estimate of its largest singular value, one power iteration per forward in train mode)."""
+    for module in list(net.modules()):
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+            nn.utils.parametrizations.spectral_norm(module)
     return net

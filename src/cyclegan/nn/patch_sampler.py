@@ -49,6 +49,9 @@ class PatchSampler(nn.Module):
             rows = feat.permute(0, 2, 3, 1).flatten(1, 2)[:, ids, :].flatten(0, 1)  # (B * P, C), batch-major
             if self.use_mlp:
                 rows = getattr(self, f"mlp_{i}")(rows)
-            norm = rows.pow(2).sum(1, keepdim=True).pow(0.5)
+            # The reference's x.pow(2).sum(1).pow(0.5) has an infinite gradient at 0 (a row the ReLU
+            # zeroed completely, likely with narrow heads), which turns into NaN; the norm's own
+            # gradient is 0 there. Same values otherwise (the golden tests compare them).
+            norm = torch.linalg.vector_norm(rows, dim=1, keepdim=True)
             out.append(rows.div(norm + 1e-7))
         return out

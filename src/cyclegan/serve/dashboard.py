@@ -58,6 +58,7 @@ def run_status(run_dir: str | Path, *, max_points: int = 1000, max_samples: int 
     except (yaml.YAMLError, AttributeError, KeyError, TypeError, ValueError):
         pass
     checkpoint = run_dir / "checkpoints" / "latest.pt"
+    evals = read_losses(run_dir / "evals.jsonl")
     now = time.time()
     log_file = run_dir / "losses.jsonl"
     return {
@@ -71,7 +72,8 @@ def run_status(run_dir: str | Path, *, max_points: int = 1000, max_samples: int 
         "losses": losses,
         "samples": [{"step": step, "file": path.name} for step, path in sample_grids(run_dir)[:max_samples]],
         "evals": [{k: v for k, v in r.items() if _number(v) is not None or k == "metric"}
-                  for r in read_losses(run_dir / "evals.jsonl")],
+                  for r in evals],
+        "warnings": [w for w in (evals[-1].get("warnings") or []) if isinstance(w, str)] if evals else [],
         "config": config_text,
     }
 

@@ -92,7 +92,7 @@ class GeneratorPass(nn.Module):
 
 
 class DiscriminatorPass(nn.Module):
-    """The method's `discriminator_losses` as one forward over its discriminators (a dict of losses)."""
+    """The method's `discriminator_step_losses` as one forward over its discriminators (a dict of losses)."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -100,8 +100,8 @@ class DiscriminatorPass(nn.Module):
         object.__setattr__(self, "objective", model)
 
     def forward(self, real_a: torch.Tensor, real_b: torch.Tensor, fake_a: torch.Tensor | None,
-                fake_b: torch.Tensor) -> dict[str, torch.Tensor]:
-        return self.objective.discriminator_losses(real_a, real_b, fake_a, fake_b)
+                fake_b: torch.Tensor, regularize: bool = False) -> dict[str, torch.Tensor]:
+        return self.objective.discriminator_step_losses(real_a, real_b, fake_a, fake_b, regularize)
 
 
 def wrap(model: nn.Module, device: torch.device) -> tuple[nn.Module, nn.Module]:

@@ -33,7 +33,7 @@ from ..data.sampler import EpochSampler
 from ..data.splits import Split, evaluation_split, holdout_of, save_holdout
 from ..data.unaligned import UnalignedDataset
 from ..device import resolve_device
-from ..methods import check_config
+from ..methods import GeneratorOutputs, check_config
 from . import distributed
 from ..checkpoint import CheckpointError, copy_verified, load_checkpoint, remove_stale_temporaries
 from .control import StopRequest, TrainingStopped, deterministic_mode
@@ -105,9 +105,12 @@ def train_one_epoch(
         losses, t = train_step(
             model, real_a, real_b, run.opt_g, run.opt_d, run.pool_a, run.pool_b, precision=cfg.train.precision,
             scalers=run.scalers, sync_losses=False, passes=run.passes,
+            regularize=cfg.loss.r1_gamma > 0 and (p.step + 1) % cfg.loss.r1_every == 0,
         )
         losses = _losses_over_ranks(run, losses, stop)
         check_losses(losses, p.step + 1, last_good_message(run.run_dir, run.saved_step))
+        if run.ema is not None:
+            run.ema.update(model, p.step + 1)
         stats.steps += 1
         for k, v in losses.items():
             sums[k] = sums.get(k, 0.0) + v
@@ -121,7 +124,8 @@ def train_one_epoch(
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
         if p.step % cfg.train.sample_every == 0 and run.ctx.is_main:
-            grid = save_sample_grid(run.run_dir / "samples" / f"step_{p.step:07d}.png", real_a, real_b, t)
+            grid = save_sample_grid(run.run_dir / "samples" / f"step_{p.step:07d}.png", real_a, real_b,
+                                    t if run.ema is None else _ema_outputs(run, real_a, real_b))
             if writer is not None:
                 writer.add_image("samples", (grid + 1) / 2, p.step)
             write_page(run.run_dir)
@@ -270,7 +274,8 @@ def _train(
         log.flush(p.step, p.epoch, run.opt_g.param_groups[0]["lr"], writer)
     run.save()
     if main and cfg.train.export_official:
-        run.model.export_official(run_dir / "generators")
+        with run.ema.applied(run.model) if run.ema is not None else contextlib.nullcontext():
+            run.model.export_official(run_dir / "generators")
     if writer is not None:
         writer.close()
     if main:
@@ -296,7 +301,8 @@ def _epochs(run: TrainingState, dataset: UnalignedDataset | AlignedDataset, log:
         p.epoch, p.batch_in_epoch, p.samples_in_epoch, p.epoch_g_loss = p.epoch + 1, 0, 0, 0.0
         improved = False
         if evaluator is not None and evaluator.due(completed, run.total_epochs):
-            value, improved = evaluator(run.model, epoch=completed, step=p.step, best=p.best_score)
+            with run.ema.applied(run.model) if run.ema is not None else contextlib.nullcontext():
+                value, improved = evaluator(run.model, epoch=completed, step=p.step, best=p.best_score)
             if improved:
                 p.best_score, p.best_epoch = value, completed
             write_page(run_dir)
@@ -305,6 +311,24 @@ def _epochs(run: TrainingState, dataset: UnalignedDataset | AlignedDataset, log:
         latest = run.save()
         if improved:
             copy_verified(latest, run_dir / "checkpoints" / "best.pt")
+
+
+@torch.no_grad()
+def _ema_outputs(run: TrainingState, real_a: torch.Tensor, real_b: torch.Tensor) -> GeneratorOutputs:
+    """The images of a sample grid made with the averaged generators (their translators, in eval mode)."""
+    model = run.model
+    with run.ema.applied(model):
+        was_training = model.training
+        model.eval()
+        try:
+            g = {d: model.translator(d) for d in model.directions}
+            fake_b = g["AtoB"](real_a) if "AtoB" in g else None
+            fake_a = g["BtoA"](real_b) if "BtoA" in g else None
+            both = len(g) == 2
+            return GeneratorOutputs(fake_b=fake_b, fake_a=fake_a, rec_a=g["BtoA"](fake_b) if both else None,
+                                    rec_b=g["AtoB"](fake_a) if both else None)
+        finally:
+            model.train(was_training)
 
 
 def _restore(run: TrainingState, ckpt: dict[str, Any], run_dir: Path) -> None:

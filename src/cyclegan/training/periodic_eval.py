@@ -1,7 +1,8 @@
 """Evaluation during training: every `eval.every_epochs` epochs (and after the last one), score the
 generators on the split of `eval.split`, append the scores to `evals.jsonl`, and, on a validation
 split, keep the best checkpoint as `checkpoints/best.pt` (by `eval.best_metric`). On the test split
-the scores are only logged: a checkpoint picked on the test set has an optimistic test score.
+the scores are only logged: a checkpoint picked on the test set has an optimistic test score. The
+failure detectors (`metrics.failures`) add plain-language warnings to each record and to the log.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ from ..config import EvalConfig
 from ..data.image_io import DataError
 from ..data.splits import Split
 from ..evaluation import default_metric, evaluate_model, is_better, metric_value
+from ..metrics.failures import failure_warnings
 from ..metrics.paired import PAIRED_METRICS
+from ..report import read_losses
 from ..weights import load_fid_inception
 
 logger = logging.getLogger(__name__)
@@ -76,9 +79,12 @@ class PeriodicEvaluation:
         name = default_metric(scores) if self.cfg.best_metric == "auto" else self.cfg.best_metric
         value = metric_value(scores, name)
         improved = self.split.is_validation and is_better(name)(value, best)
+        warnings = failure_warnings(scores, read_losses(self.run_dir / "losses.jsonl"))
         record = {"step": step, "epoch": epoch, "split": self.split.name, "seconds": round(time.perf_counter() - t0, 2),
-                  **scores, "metric": name, "value": value, "best": improved}
+                  **scores, "metric": name, "value": value, "best": improved, "warnings": warnings}
         append_eval(self.run_dir, record)
+        for warning in warnings:
+            logger.warning("epoch %d: %s", epoch, warning)
         note = " (best so far)" if improved else "" if self.split.is_validation else " (test split: logged only)"
         logger.info("epoch %d evaluation on the %s split: %s = %.4g%s", epoch, self.split.name, name, value, note)
         return value, improved

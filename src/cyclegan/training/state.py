@@ -17,9 +17,11 @@ from torch import nn
 from ..checkpoint import copy_verified, save_verified
 from ..config import Config, OptimConfig
 from ..methods import Method, build_method
+from ..nn.diffaugment import augment_inputs
 from ..pool import ImagePool
 from ..checkpoint import FORMAT, VERSION
 from .distributed import DistributedContext, barrier
+from .ema import GeneratorEMA
 from .safety import check_finite_state
 from .schedule import build_scheduler, step_scheduler
 
@@ -90,6 +92,7 @@ class TrainingState:
     passes: tuple[nn.Module, nn.Module] | None = None  # the DDP wrappers of data-parallel training
     saved_step: int | None = None  # the step of the checkpoint last written or resumed from
     saved_progress: dict[str, Any] | None = None  # its progress
+    ema: GeneratorEMA | None = None  # the generators' moving average (train.ema)
 
     @property
     def total_epochs(self) -> int:
@@ -112,6 +115,7 @@ class TrainingState:
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
             },
             "progress": asdict(self.progress),
+            **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
         }
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
@@ -120,6 +124,11 @@ class TrainingState:
         for name, sd in ckpt["nets"].items():
             nets[name].load_state_dict(sd)
         self.model.load_extra_state(ckpt.get("method", {}))
+        if self.ema is not None:  # a run that had none starts its average from the resumed weights
+            if "ema" in ckpt:
+                self.ema.load_state_dict(ckpt["ema"])
+            else:
+                self.ema = GeneratorEMA(self.model, self.cfg.train.ema, self.cfg.train.ema_start)
         self.opt_g.load_state_dict(ckpt["optim"]["g"])
         self.opt_d.load_state_dict(ckpt["optim"]["d"])
         self.progress = p = Progress(**ckpt["progress"])
@@ -197,6 +206,8 @@ def build_training_state(cfg: Config, run_dir: Path, dataroot: Path, device: tor
                 barrier()
     if cfg.model.norm == "syncbatch" and ctx.enabled:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    if cfg.loss.diffaugment:  # every image the discriminators see, in both steps, goes through the policy
+        augment_inputs(model.discriminators, cfg.loss.diffaugment)
     opt_g, opt_d = build_optimizers(model, cfg.optim)
     seed = cfg.train.seed
     state = TrainingState(
@@ -205,6 +216,7 @@ def build_training_state(cfg: Config, run_dir: Path, dataroot: Path, device: tor
         pool_a=ImagePool(cfg.loss.pool_size, seed=seed + 1), pool_b=ImagePool(cfg.loss.pool_size, seed=seed + 2),
         scalers=GradScalers(device, cfg.train.precision),
         progress=Progress(samples_in_epoch=0, world_size=ctx.world_size),
+        ema=GeneratorEMA(model, cfg.train.ema, cfg.train.ema_start) if cfg.train.ema > 0 else None,
     )
     if ctx.rank:  # same initial weights on every rank, then a rank's own streams (dropout, pools, noise)
         _seed_rank(state, seed + RANK_SEED_STRIDE * ctx.rank)

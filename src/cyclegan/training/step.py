@@ -32,6 +32,7 @@ def train_step(
     scalers: GradScalers | None = None,
     sync_losses: bool = True,
     passes: tuple[torch.nn.Module, torch.nn.Module] | None = None,
+    regularize: bool = False,
 ) -> tuple[dict[str, float] | dict[str, torch.Tensor], GeneratorOutputs]:
     """Run one step on a batch; returns (losses, the generators' outputs) for logging and samples.
 
@@ -44,6 +45,7 @@ def train_step(
             detached tensors, so a GPU step does not wait for its own end.
         passes: data-parallel training: the DDP-wrapped (GeneratorPass, DiscriminatorPass) of
             `training.distributed`, which run the method's networks and all-reduce their gradients.
+        regularize: add the discriminators' gradient penalty (`loss.r1_gamma`) in this step.
     """
     amp = autocast(real_a.device, precision)
     with amp:
@@ -63,8 +65,8 @@ def train_step(
         fake_b = pool_b.query(t.fake_b.detach().float()) if t.fake_b is not None else None
         fake_a = pool_a.query(t.fake_a.detach().float()) if t.fake_a is not None else None
         with amp:
-            judge = passes[1] if passes is not None else model.discriminator_losses
-            losses = judge(real_a, real_b, fake_a, fake_b)
+            judge = passes[1] if passes is not None else model.discriminator_step_losses
+            losses = judge(real_a, real_b, fake_a, fake_b, regularize)
         _backward_and_step(losses["total"], opt_d, scalers.d if scalers is not None else None)
         return losses
 

@@ -94,10 +94,12 @@ function view(run) {
   const v = {
     progress: el("div"), canvas: el("canvas", { className: "losses" }), legend: el("div", { className: "legend" }),
     samples: el("div", { className: "samples" }), evals: el("div"), config: el("pre"),
+    warnings: el("div", { className: "warnings" }),
   };
   v.canvas.style.width = "100%";
   const section = el("section", { className: "run", id: `run-${run.id}` },
     el("h2", { textContent: run.label }),
+    v.warnings,
     el("div", { className: "top" }, v.progress),
     el("h3", { textContent: "Losses" }), v.canvas, v.legend,
     el("h3", { textContent: "Latest samples" }),
@@ -121,6 +123,9 @@ function render(run, s) {
     ["last log line", ago(p.log_age_s)], ["checkpoint", ago(p.checkpoint_age_s)], ["log lines", fmt(p.log_lines)],
   ]));
   drawLosses(v.canvas, v.legend, s.losses);
+  const warnings = s.warnings || [];
+  v.warnings.replaceChildren(...(warnings.length ? [el("h3", { textContent: "Warnings (latest evaluation)" }),
+    el("ul", {}, ...warnings.map((w) => el("li", { className: "warning", textContent: w })))] : []));
   const have = [...v.samples.querySelectorAll("img")].map((i) => i.dataset.step).join(",");
   if (have !== s.samples.map((x) => String(x.step)).join(",")) {
     v.samples.replaceChildren(...s.samples.map((x) => {
