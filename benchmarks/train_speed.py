@@ -8,6 +8,10 @@ One configuration per process (peak memory is the process's own):
     python3 benchmarks/train_speed.py --size 256 --netG resnet_9blocks --precision fp32 --batch-size 4
     python3 benchmarks/train_speed.py --size 128 --netG resnet_6blocks --precision bf16 --merge --compile
 
+`--paired` builds the float32 reference (`--ref-method`, default CycleGAN) and the configuration under
+test in one process and alternates single iterations of both for `--rounds` rounds: the median of the
+per-round ratios (`speedup`, the last JSON line) is what to compare across machines.
+
 `--matrix` runs a set of configurations, each in a fresh process, prints a markdown table and writes
 `benchmarks/results/train_speed.json`; `--matrix --methods` runs CycleGAN, CUT and FastCUT side by
 side at 128 px (resnet_6blocks) and 256 px (resnet_9blocks), fp32 and bf16, into
@@ -105,33 +109,93 @@ def count_gflop(model: Method, step) -> float:
     return counter.get_total_flops() / 1e9
 
 
-def run_one(args: argparse.Namespace) -> dict:
-    device = resolve_device(args.device)
+def build_step(args: argparse.Namespace, device: torch.device, real_a: torch.Tensor, real_b: torch.Tensor, *,
+               method: str, precision: str, merge: bool, low_precision_discriminators: bool, compile: bool):
+    """(one training step of this configuration, its GFLOP, its compile seconds or None)."""
     torch.manual_seed(0)
-    overrides = [f"model.generator={args.netG}", f"train.precision={args.precision}", f"model.ngf={args.ngf}",
-                 f"model.ndf={args.ngf}", f"train.merge_passes={args.merge}",
-                 f"train.low_precision_discriminators={args.low_precision_discriminators}"]
-    cfg = build_config([] if args.method == "cyclegan" else [args.method], overrides)
+    overrides = [f"model.generator={args.netG}", f"train.precision={precision}", f"model.ngf={args.ngf}",
+                 f"model.ndf={args.ngf}", f"train.merge_passes={merge}",
+                 f"train.low_precision_discriminators={low_precision_discriminators}"]
+    cfg = build_config([] if method == "cyclegan" else [method], overrides)
     model = get_method(cfg.model.method).from_config(cfg).to(device)
     opt_g, opt_d = build_optimizers(model, cfg.optim)
     pool_a, pool_b = ImagePool(cfg.loss.pool_size, seed=1), ImagePool(cfg.loss.pool_size, seed=2)
-    scalers = GradScalers(device, args.precision)
-    shape = (args.batch_size, 3, args.size, args.size)
-    real_a, real_b = torch.rand(shape, device=device) * 2 - 1, torch.rand(shape, device=device) * 2 - 1
+    scalers = GradScalers(device, precision)
 
     def step() -> None:
-        train_step(model, real_a, real_b, opt_g, opt_d, pool_a, pool_b, precision=args.precision,
+        train_step(model, real_a, real_b, opt_g, opt_d, pool_a, pool_b, precision=precision,
                    scalers=scalers, sync_losses=False)
 
     gflop = count_gflop(model, step)
     compile_s = None
-    if args.compile:
+    if compile:
         for net in model.networks().values():
             net.compile()
         t0 = time.perf_counter()
         step()
         sync(device)
         compile_s = time.perf_counter() - t0
+    return step, gflop, compile_s
+
+
+def run_paired(args: argparse.Namespace) -> dict:
+    """The reference (`--ref-method`, float32 eager: the official arithmetic) and the mode under test
+    built in one process on the same inputs, timed in alternating single iterations for `--rounds`
+    rounds (the order swapped every round), so that machine load hits both alike. `speedup` is the
+    median of the per-round ratios reference / mode."""
+    device = resolve_device(args.device)
+    shape = (args.batch_size, 3, args.size, args.size)
+    real_a, real_b = torch.rand(shape, device=device) * 2 - 1, torch.rand(shape, device=device) * 2 - 1
+    ref, ref_gflop, _ = build_step(args, device, real_a, real_b, method=args.ref_method, precision="fp32",
+                                   merge=False, low_precision_discriminators=False, compile=False)
+    mode, mode_gflop, compile_s = build_step(args, device, real_a, real_b, method=args.method, precision=args.precision,
+                                             merge=args.merge, low_precision_discriminators=args.low_precision_discriminators,
+                                             compile=args.compile)
+    for _ in range(args.warmup):
+        ref()
+        mode()
+    sync(device)
+
+    def timed(fn) -> float:
+        t0 = time.perf_counter()
+        fn()
+        sync(device)
+        return time.perf_counter() - t0
+
+    ref_times, mode_times, ratios = [], [], []
+    for r in range(args.rounds):
+        if r % 2:
+            tm, tr = timed(mode), timed(ref)
+        else:
+            tr, tm = timed(ref), timed(mode)
+        ref_times.append(tr)
+        mode_times.append(tm)
+        ratios.append(tr / tm)
+    q = statistics.quantiles(ratios, n=4) if len(ratios) >= 2 else [ratios[0]] * 3
+    peak_ref = conv_peak_gflops(args.size, device, "fp32", seconds=args.peak_seconds)
+    peak_mode = peak_ref if args.precision == "fp32" else conv_peak_gflops(args.size, device, args.precision,
+                                                                             seconds=args.peak_seconds)
+    s_ref, s_mode = statistics.median(ref_times), statistics.median(mode_times)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
+    return {
+        "paired": True, "reference": f"{args.ref_method} fp32", "method": args.method, "size": args.size,
+        "netG": args.netG, "ngf": args.ngf, "precision": args.precision, "batch_size": args.batch_size,
+        "merge": args.merge, "compile": args.compile, "low_precision_discriminators": args.low_precision_discriminators,
+        "rounds": args.rounds, "speedup": statistics.median(ratios), "speedup_q1": q[0], "speedup_q3": q[2],
+        "ref_s_per_iter": s_ref, "mode_s_per_iter": s_mode,
+        "ref_of_peak": ref_gflop / s_ref / peak_ref, "mode_of_peak": mode_gflop / s_mode / peak_mode,
+        "ref_gflop": ref_gflop, "mode_gflop": mode_gflop, "compile_s": compile_s,
+        "device": name, "threads": torch.get_num_threads(), "torch": torch.__version__,
+    }
+
+
+def run_one(args: argparse.Namespace) -> dict:
+    device = resolve_device(args.device)
+    shape = (args.batch_size, 3, args.size, args.size)
+    real_a, real_b = torch.rand(shape, device=device) * 2 - 1, torch.rand(shape, device=device) * 2 - 1
+    step, gflop, compile_s = build_step(args, device, real_a, real_b, method=args.method, precision=args.precision,
+                                        merge=args.merge, low_precision_discriminators=args.low_precision_discriminators,
+                                        compile=args.compile)
     for _ in range(args.warmup):
         step()
     sync(device)
@@ -211,12 +275,30 @@ def main() -> None:
     ap.add_argument("--matrix", action="store_true", help="run the standard configurations, print a table")
     ap.add_argument("--configs", nargs="+", help="with --matrix: configurations to run instead of the standard ones")
     ap.add_argument("--methods", action="store_true", help="with --matrix: CycleGAN, CUT and FastCUT side by side")
+    ap.add_argument("--paired", action="store_true",
+                    help="time the mode against the float32 reference (--ref-method) in one process, alternating "
+                    "single iterations; prints the median ratio (JSON with --json: `speedup`)")
+    ap.add_argument("--ref-method", default="cyclegan", choices=["cyclegan", "cut", "fastcut"],
+                    help="with --paired: the reference's method (float32, eager)")
+    ap.add_argument("--rounds", type=int, default=20, help="with --paired: alternating rounds (default 20)")
     ap.add_argument("--out", type=Path, help="with --matrix: the JSON file (default benchmarks/results/train_speed.json, "
                     "or train_speed_methods.json with --methods)")
     args = ap.parse_args()
     args.out = args.out or Path(f"benchmarks/results/train_speed{'_methods' if args.methods else ''}.json")
     if args.matrix:
         matrix(args)
+        return
+    if args.paired:
+        r = run_paired(args)
+        if not args.json:
+            print(f"{r['device']}, {r['threads']} threads, torch {r['torch']}, {r['rounds']} rounds")
+            print(f"reference {r['reference']}: {r['ref_s_per_iter']:.3f} s/iter ({100 * r['ref_of_peak']:.0f} % of "
+                  f"the fp32 conv peak)")
+            print(f"{r['method']} {r['precision']}{' compiled' if r['compile'] else ''}: {r['mode_s_per_iter']:.3f} "
+                  f"s/iter ({100 * r['mode_of_peak']:.0f} % of its conv peak)")
+            print(f"speedup (median of per-round ratios): {r['speedup']:.2f}x (quartiles {r['speedup_q1']:.2f} – "
+                  f"{r['speedup_q3']:.2f})")
+        print(json.dumps(r))
         return
     result = run_one(args)
     if args.json:
