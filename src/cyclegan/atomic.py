@@ -171,3 +171,16 @@ def remove_stale_temporaries(folder: str | Path) -> int:
         except OSError:
             pass
     return removed
+
+
+def save_safetensors(tensors: dict[str, Any], path: str | Path, *, metadata: dict[str, str] | None = None) -> Path:
+    """Tensors as a safetensors file (no pickle), written atomically with its sha256 beside it."""
+    from safetensors.torch import save  # lazy: torch-free imports of this module
+
+    data = save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()},
+                metadata={"format": "pt", **(metadata or {})})
+    path = Path(path)
+    with atomic_write(path) as f:
+        f.write(data)
+    atomic_write_text(digest_file(path), f"{hashlib.sha256(data).hexdigest()}  {path.name}\n")
+    return path

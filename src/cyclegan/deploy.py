@@ -41,8 +41,12 @@ import torch
 from torch import nn
 
 from . import __version__
-from .inference import MIN_SIDE, generator_channels, load_generator, padded_side, translate_tensor
-from .atomic import atomic_write
+from .checkpoint import FORMAT as CHECKPOINT_FORMAT
+from .inference import (
+    MIN_SIDE, generator_channels, load_generator, official_generator, padded_side, read_source, translate_tensor,
+)
+from .nn import to_official
+from .atomic import atomic_write, save_safetensors, save_verified
 from .names import EXPORT_FORMATS
 from .inference.official_export import export_official
 
@@ -267,8 +271,9 @@ SUFFIXES = {"onnx": ".onnx", "torchscript": ".pt"}
 
 def export(source: str | Path, out: str | Path, *, format: str = "official", direction: str | None = None,
            opset: int | None = None) -> list[Path]:
-    """Export what `cyclegan export` exports: `official` writes both generators of a run or checkpoint
-    into the folder `out` in the official layout (`inference.official_export.export_official`); `onnx` and
+    """Export what `cyclegan export` exports: `official` (`.pth`) and `safetensors` write every generator
+    of a run or checkpoint into the folder `out` in the official layout
+    (`inference.official_export.export_official`), or convert one generator file to the file `out`; `onnx` and
     `torchscript` write the `direction` generator (default AtoB) of anything `load_generator` reads
     to the file `out` (`export_generator`). Returns the written paths.
 
@@ -277,11 +282,21 @@ def export(source: str | Path, out: str | Path, *, format: str = "official", dir
     """
     if format not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {format!r}; choose one of: {', '.join(EXPORT_FORMATS)}")
-    if format == "official":
-        if direction or opset is not None:
-            raise ValueError("--direction and --opset apply to --format onnx/torchscript; official writes both "
-                             "generators")
-        return export_official(source, Path(out))
+    if format in ("official", "safetensors"):
+        suffix = ".safetensors" if format == "safetensors" else ".pth"
+        if opset is not None:
+            raise ValueError("--opset applies to --format onnx only")
+        obj = read_source(source)
+        if obj.get("format") == CHECKPOINT_FORMAT:  # a run: its generators, official names, in the folder `out`
+            if direction:
+                raise ValueError(f"--direction applies to --format onnx/torchscript; {format} writes every generator")
+            return export_official(source, Path(out), suffix=suffix)
+        generator = official_generator(obj)  # one generator file: converted to the file `out`
+        out = Path(out)
+        if out.suffix != suffix:
+            raise ValueError(f"give the output file name, ending in {suffix} (one generator file is converted)")
+        return [save_safetensors(to_official(generator), out) if suffix == ".safetensors" else
+                save_verified(to_official(generator), out)]
     direction = direction or "AtoB"
     generator = load_generator(source, direction)
     metadata = {"source": str(source), "direction": direction}

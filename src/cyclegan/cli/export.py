@@ -9,6 +9,8 @@ from .options import add_direction, add_out
 
 EPILOG_EXPORT = """examples:
   cyclegan export runs/maps --out official/                      # latest_net_G_A.pth + latest_net_G_B.pth
+  cyclegan export runs/maps --format safetensors --out weights/  # the same as .safetensors (no pickle)
+  cyclegan export latest_net_G_A.pth --format safetensors --out g.safetensors
   cyclegan export runs/maps --format onnx --out maps_AtoB.onnx
   cyclegan export latest_net_G_A.pth --format torchscript --out g.pt
 onnx and torchscript models take float32 (N, C, H, W) images in [-1, 1] of any size
@@ -17,9 +19,11 @@ onnx and torchscript models take float32 (N, C, H, W) images in [-1, 1] of any s
 
 def add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "export", help="export generators: official-layout .pth files, ONNX or TorchScript",
+        "export", help="export generators: official-layout .pth or .safetensors files, ONNX or TorchScript",
         description="--format official (default) writes latest_net_G_A.pth (A->B) and latest_net_G_B.pth (B->A)\n"
-        "into the --out folder, in the pytorch-CycleGAN-and-pix2pix layout for its test.py.\n"
+        "into the --out folder, in the pytorch-CycleGAN-and-pix2pix layout for its test.py;\n"
+        "--format safetensors writes the same keys as .safetensors files (no pickle); for one generator file,\n"
+        "--out names the converted file.\n"
         "--format onnx or torchscript writes one generator, padding and cropping included, to the --out\n"
         "file, for use outside Python (onnxruntime, TensorRT, LibTorch...).",
         epilog=EPILOG_EXPORT, formatter_class=argparse.RawDescriptionHelpFormatter,

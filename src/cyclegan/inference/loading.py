@@ -155,6 +155,8 @@ def _read_file(path: Path) -> Mapping:
         raise CheckpointError(f"{path} is empty (0 bytes): a write that never finished; it cannot be used")
     if verify_digest(path) is False:
         raise CheckpointError(f"{path} does not match its checksum ({path.name}.sha256): the file is corrupt")
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
     obj = load_tensors(path, error=CheckpointError, message=f"cannot read {path} as a checkpoint or state dict")
     if isinstance(obj, Mapping) and "format" in obj:
         return checked_checkpoint(obj, path)
@@ -164,6 +166,19 @@ def _read_file(path: Path) -> Mapping:
         f"{path} is neither a cyclegan checkpoint nor an official generator state dict "
         "(a dict of tensors such as latest_net_G_A.pth)"
     )
+
+
+def _read_safetensors(path: Path) -> Mapping:
+    """A generator's official-layout state dict from a safetensors file (no pickle involved)."""
+    try:
+        from safetensors.torch import load_file  # lazy: only safetensors files need it
+    except ImportError:
+        raise CheckpointError(f"reading {path} needs the safetensors package: pip install safetensors") from None
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as e:  # noqa: BLE001  (any failure to read is the file's fault)
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise CheckpointError(f"cannot read {path} as a safetensors file: {reason}") from None
 
 
 def official_generator(state_dict: Mapping[str, torch.Tensor]) -> nn.Module:

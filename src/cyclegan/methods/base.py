@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from ..atomic import save_verified
+from ..atomic import save_safetensors, save_verified
 from ..config import Config, ConfigError, merge
 from ..names import DIRECTIONS
 from ..losses import zero_centred_penalty
@@ -199,9 +199,9 @@ class Method(nn.Module):
         `out_channels` attributes; ValueError if the method does not learn that direction."""
         raise NotImplementedError
 
-    def export_official(self, folder: Path) -> list[Path]:
-        """Write the generators in the official pytorch-CycleGAN-and-pix2pix layout; [] if the method
-        has no such layout."""
+    def export_official(self, folder: Path, *, suffix: str = ".pth") -> list[Path]:
+        """Write the generators in the official pytorch-CycleGAN-and-pix2pix layout (`.pth`, or
+        `.safetensors`); [] if the method has no such layout."""
         return []
 
     def check_direction(self, direction: str) -> None:
@@ -234,12 +234,15 @@ def set_requires_grad(nets: list[nn.Module], flag: bool) -> None:
             p.requires_grad_(flag)
 
 
-def write_official_generators(generators: Mapping[str, nn.Module], folder: Path) -> list[Path]:
-    """Each generator as `folder/latest_net_<NAME>.pth` in the official key layout (loadable by the
-    official test.py), with its sha256 beside it (`atomic.save_verified`); nothing, with a warning, if
-    one of them has no official layout."""
+def write_official_generators(generators: Mapping[str, nn.Module], folder: Path, *,
+                              suffix: str = ".pth") -> list[Path]:
+    """Each generator as `folder/latest_net_<NAME><suffix>` in the official key layout (loadable by the
+    official test.py), with its sha256 beside it (`atomic.save_verified`); `suffix=".safetensors"`
+    writes safetensors files (the same keys, no pickle). Nothing, with a warning, if one of them has no
+    official layout."""
     missing = [type(g).__name__ for g in generators.values() if not has_official_layout(g)]
     if missing:
         logger.warning("not exporting official-layout generators: no official layout is known for %s", missing[0])
         return []
-    return [save_verified(to_official(g), Path(folder) / f"latest_net_{name}.pth") for name, g in generators.items()]
+    save = save_safetensors if suffix == ".safetensors" else save_verified
+    return [save(to_official(g), Path(folder) / f"latest_net_{name}{suffix}") for name, g in generators.items()]

@@ -91,6 +91,6 @@ class BiGAN(Method):
         ca, cb = self.cfg.model.channels_a, self.cfg.model.channels_b
         return with_channels(self.g_ab, ca, cb) if direction == "AtoB" else with_channels(self.g_ba, cb, ca)
 
-    def export_official(self, folder: Path) -> list[Path]:
+    def export_official(self, folder: Path, *, suffix: str = ".pth") -> list[Path]:
         """The two mappings under the CycleGAN names: `latest_net_G_A.pth` (A->B), `latest_net_G_B.pth`."""
-        return write_official_generators({"G_A": self.g_ab, "G_B": self.g_ba}, folder)
+        return write_official_generators({"G_A": self.g_ab, "G_B": self.g_ba}, folder, suffix=suffix)

@@ -252,10 +252,10 @@ class CUT(Method):
         self.check_direction(direction)
         return with_channels(self.g_ab, self.g_ab.in_channels, self.g_ab.out_channels)
 
-    def export_official(self, folder: Path) -> list[Path]:
+    def export_official(self, folder: Path, *, suffix: str = ".pth") -> list[Path]:
         """`latest_net_G.pth` in the reference's layout (CUT's, with the blur filters; the official
         CycleGAN layout without anti-aliasing)."""
-        return write_official_generators({"G": self.g_ab}, folder)
+        return write_official_generators({"G": self.g_ab}, folder, suffix=suffix)
 
 
 @register_method("fastcut")

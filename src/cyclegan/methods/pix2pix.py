@@ -111,6 +111,6 @@ class Pix2Pix(Method):
         ca, cb = self.cfg.model.channels_a, self.cfg.model.channels_b
         return with_channels(self.g_ab, ca, cb) if self.forward_direction else with_channels(self.g_ab, cb, ca)
 
-    def export_official(self, folder: Path) -> list[Path]:
+    def export_official(self, folder: Path, *, suffix: str = ".pth") -> list[Path]:
         """`latest_net_G.pth`, the official pix2pix name."""
-        return write_official_generators({"G": self.g_ab}, folder)
+        return write_official_generators({"G": self.g_ab}, folder, suffix=suffix)
