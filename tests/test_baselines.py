@@ -142,7 +142,7 @@ def test_pix2pix_trains_evaluates_and_exports(tmp_path):
         "g_gan", "g_l1", "d_fake", "d_real"}
     ckpt = load_checkpoint(run)
     assert set(ckpt["nets"]) == {"g_ab", "d_b"}
-    assert [p.name for p in (run / "generators").iterdir()] == ["latest_net_G.pth"]
+    assert sorted(p.name for p in (run / "generators").iterdir()) == ["latest_net_G.pth", "latest_net_G.pth.sha256"]
     scores, _ = evaluate_checkpoint(run, device="cpu")
     assert {"AtoB.l1", "AtoB.ssim", "AtoB.acc@5"} <= set(scores)
     assert not any(k.startswith("BtoA") for k in scores) and "AtoB.cycle_l1" not in scores

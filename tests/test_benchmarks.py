@@ -31,3 +31,14 @@ def test_translate_speed_contract():
     r = run_json(str(BENCHMARKS / "translate_speed.py"), "--one", "--size", "32", "--batch-size", "2",
                  "--precision", "bf16", "--iters", "1", "--warmup", "0", "--device", "cpu", "--json")
     assert r["images_per_s"] > 0 and r["batch_size"] == 2 and r["peak_memory_mb"] > 0
+
+
+def test_train_speed_paired_contract():
+    """--paired: the float32 reference and the mode under test (here CUT in bf16) alternate in one
+    process; the last line is JSON with the median per-round ratio."""
+    r = run_json(str(BENCHMARKS / "train_speed.py"), "--paired", "--method", "cut", "--size", "32", "--ngf", "8",
+                 "--precision", "bf16", "--rounds", "3", "--warmup", "1", "--peak-seconds", "0.2", "--device", "cpu",
+                 "--json")
+    assert r["paired"] is True and r["reference"] == "cyclegan fp32" and r["method"] == "cut" and r["rounds"] == 3
+    assert r["speedup"] > 0 and r["speedup_q1"] <= r["speedup"] <= r["speedup_q3"]
+    assert r["ref_s_per_iter"] > 0 and r["mode_s_per_iter"] > 0 and 0 < r["mode_of_peak"]

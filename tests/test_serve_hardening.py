@@ -177,6 +177,7 @@ def test_a_translation_past_its_time_limit_is_stopped(world):
     assert r.status_code == 503 and "ran longer than 0.3 s" in r.json()["detail"]
 
 
+@pytest.mark.slow
 def test_fuzzing_the_api_from_its_schema_finds_no_server_error(world):
     """schemathesis generates requests for every operation of the app's OpenAPI schema (a bounded,
     derandomised number of examples, run in-process through ASGI); none may answer 5xx."""
@@ -201,6 +202,7 @@ def test_fuzzing_the_api_from_its_schema_finds_no_server_error(world):
     assert len(set(calls)) >= 8  # every kind of operation was reached
 
 
+@pytest.mark.slow
 def test_a_client_that_leaves_stops_its_translation(world):
     """A real server (uvicorn on 127.0.0.1) and a client that sends an upload and hangs up: the
     translation's cancel event is set within a second or so, so the work stops at its next tile."""

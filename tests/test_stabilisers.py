@@ -42,6 +42,7 @@ def last_losses(run):
     return [json.loads(x) for x in (run / "losses.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["cyclegan", "cut"])
 @pytest.mark.parametrize("switch", sorted(SWITCHES))
 def test_every_switch_trains(method, switch, data, tmp_path):

@@ -82,7 +82,8 @@ def test_run_dir_contents(tmp_path):
     assert progress.step == 12 and progress.epoch == 3
     assert (run / "config.yaml").is_file() and (run / "index.html").is_file()
     assert sorted(p.name for p in (run / "samples").iterdir()) == [f"step_{s:07d}.png" for s in (3, 6, 9, 12)]
-    assert {p.name for p in (run / "generators").iterdir()} == {"latest_net_G_A.pth", "latest_net_G_B.pth"}
+    assert {p.name for p in (run / "generators").iterdir()} == {"latest_net_G_A.pth", "latest_net_G_B.pth",
+                                                               "latest_net_G_A.pth.sha256", "latest_net_G_B.pth.sha256"}
     record = json.loads((run / "losses.jsonl").read_text().splitlines()[-1])
     assert {"g_ab", "g_ba", "cycle_a", "cycle_b", "idt_ab", "idt_ba", "d_a", "d_b", "lr", "step"} <= set(record)
     assert record["lr"] == pytest.approx(2e-4 * linear_factor(1, 1, 1))  # second epoch: decayed

@@ -90,7 +90,7 @@ def checked_checkpoint(ckpt: Any, file: str | Path) -> dict[str, Any]:
     """`ckpt` (read from `file`) checked, or upgraded from an earlier format, as `load_checkpoint` does."""
     fmt = ckpt.get("format") if isinstance(ckpt, dict) else None
     if fmt in LEGACY_FORMATS:
-        ckpt = {**LEGACY_FORMATS[fmt](ckpt), "format": FORMAT, "version": VERSION}
+        ckpt = {**LEGACY_FORMATS[fmt](ckpt), "format": FORMAT, "version": VERSION, "upgraded": True}
     elif fmt != FORMAT:
         raise CheckpointError(f"{file} is not a cyclegan checkpoint (for an official .pth generator file use it "
                               "directly with `cyclegan translate`)")

@@ -284,12 +284,11 @@ def export(source: str | Path, out: str | Path, *, format: str = "official", dir
         raise ValueError(f"unknown export format {format!r}; choose one of: {', '.join(EXPORT_FORMATS)}")
     if format in ("official", "safetensors"):
         suffix = ".safetensors" if format == "safetensors" else ".pth"
-        if opset is not None:
-            raise ValueError("--opset applies to --format onnx only")
+        if direction or opset is not None:
+            raise ValueError(f"--direction and --opset apply to --format onnx/torchscript; {format} writes every "
+                             "generator")
         obj = read_source(source)
         if obj.get("format") == CHECKPOINT_FORMAT:  # a run: its generators, official names, in the folder `out`
-            if direction:
-                raise ValueError(f"--direction applies to --format onnx/torchscript; {format} writes every generator")
             return export_official(source, Path(out), suffix=suffix)
         generator = official_generator(obj)  # one generator file: converted to the file `out`
         out = Path(out)

@@ -153,7 +153,8 @@ class TrainingState:
                 torch.cuda.set_rng_state_all(ckpt["rng"]["cuda"])
         if p.samples_in_epoch is None:
             p.samples_in_epoch = p.batch_in_epoch * self.cfg.data.batch_size * p.world_size
-        self.saved_step, self.saved_progress = p.step, asdict(p)
+        # An upgraded checkpoint (an earlier format) is rewritten in the current one at the next save.
+        self.saved_step, self.saved_progress = p.step, None if ckpt.get("upgraded") else asdict(p)
         if self.ctx.rank:
             _seed_rank(self, self.cfg.train.seed + RANK_SEED_STRIDE * self.ctx.rank + p.step)
         if p.world_size != self.ctx.world_size:
