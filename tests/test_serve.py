@@ -470,12 +470,18 @@ def test_cli_help_and_missing_extra(world):
         "cyclegan: error: the web app needs FastAPI, uvicorn and python-multipart: pip install 'cyclegan[serve]'")
 
 
-def test_a_pix2pix_run_translates_a_to_b_only(world, tmp_path):
-    run = tmp_path / "pix2pix"
-    loop.train(world["data"], run, tiny_config("model.method=pix2pix", "data.mode=aligned", "loss.pool_size=0",
-                                               "loss.lambda_identity=0"), max_steps=2, progress=False)
+@pytest.mark.parametrize("method, learned", [("pix2pix", "AtoB"), ("cut", "AtoB"), ("fastcut_btoa", "BtoA")])
+def test_one_way_runs_translate_their_direction_only(world, tmp_path, method, learned):
+    from helpers import METHOD_TINY
+
+    overrides = {"pix2pix": METHOD_TINY["pix2pix"], "cut": METHOD_TINY["cut"],
+                 "fastcut_btoa": [*METHOD_TINY["fastcut"], "data.direction=BtoA"]}[method]
+    run = tmp_path / method
+    loop.train(world["data"], run, tiny_config(*overrides), max_steps=2, progress=False)
+    other = "BtoA" if learned == "AtoB" else "AtoB"
     with TestClient(create_app([str(run)], admin_token=ADMIN)) as c:
-        assert c.get("/api/models").json()[0]["directions"] == ["AtoB"]
-        assert upload(c, png_bytes(), model="pix2pix").status_code == 200
-        refused = upload(c, png_bytes(), model="pix2pix", direction="BtoA")
-        assert refused.status_code == 400 and "AtoB" in error_of(refused)
+        assert c.get("/api/models").json()[0]["directions"] == [learned]
+        ok = upload(c, png_bytes(), model=method, direction=learned)
+        assert ok.status_code == 200 and Image.open(io.BytesIO(ok.content)).size == (45, 29)
+        refused = upload(c, png_bytes(), model=method, direction=other)
+        assert refused.status_code == 400 and learned in error_of(refused)
