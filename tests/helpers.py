@@ -146,3 +146,12 @@ def toy_dataset(root: Path, n_train: int = 8, n_test: int = 3, seed: int = 0) ->
     palette = root / "toy.json"
     palette.write_text(json.dumps(PALETTE))
     return root, palette
+
+
+def flip_a_byte(path: Path) -> None:
+    """Corrupt a file in place: invert the byte in its middle."""
+    with open(path, "r+b") as f:
+        f.seek(path.stat().st_size // 2)
+        byte = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([byte[0] ^ 0xFF]))

@@ -26,7 +26,7 @@ from cyclegan.config import ConfigError, build_config
 from cyclegan.training.loop import train
 from cyclegan.training.safety import RunLock, TrainingDiverged
 
-from helpers import TINY, cli_environ, tiny_config, tiny_dataset
+from helpers import TINY, cli_environ, flip_a_byte, tiny_config, tiny_dataset
 
 TESTS = Path(__file__).parent
 STEPS = 12  # tiny_dataset's 6 images x TINY's 1 + 1 epochs
@@ -150,14 +150,6 @@ def finished(data, tmp_path):
     return run
 
 
-def flip_byte(path: Path) -> None:
-    with open(path, "r+b") as f:
-        f.seek(path.stat().st_size // 2)
-        b = f.read(1)
-        f.seek(-1, 1)
-        f.write(bytes([b[0] ^ 0x55]))
-
-
 def test_checkpoints_and_generators_carry_verified_checksums(finished):
     latest = finished / "checkpoints" / "latest.pt"
     assert verify_digest(latest) is True and verify_digest(previous_file(latest)) is True
@@ -171,7 +163,7 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous(finished, data, 
     latest = finished / "checkpoints" / "latest.pt"
     previous_step = load_checkpoint(previous_file(latest))["progress"]["step"]
     assert previous_step == 6  # the epoch end; steps 4, 6, 8 were saved
-    flip_byte(latest)
+    flip_a_byte(latest)
     ckpt = load_checkpoint(finished)
     assert ckpt["progress"]["step"] == 6 and "does not match its checksum" in caplog.text
     assert "using the previous checkpoint" in caplog.text
@@ -212,7 +204,7 @@ def test_damaged_checkpoints_are_clear_errors_and_rewrite_nothing(finished, dama
 
 def test_a_corrupt_generator_file_is_refused(finished, tmp_path):
     gen = finished / "generators" / "latest_net_G_A.pth"
-    flip_byte(gen)
+    flip_a_byte(gen)
     code, _, err = finish(cyclegan("translate", gen, finished.parent / "data" / "testA", "--out", tmp_path / "o"))
     assert code == 1 and "does not match its checksum" in err
 

@@ -43,7 +43,7 @@ from cyclegan.weights import (
 )
 from cyclegan.weights.download import file_sha256
 
-from helpers import file_server
+from helpers import file_server, flip_a_byte
 
 # scripts/download_cyclegan_model.sh of pytorch-CycleGAN-and-pix2pix
 OFFICIAL_GENERATORS = (
@@ -95,14 +95,6 @@ def env(tmp_path, monkeypatch, served) -> Path:
     digest = file_sha256(served / RELEASED_VGG16.file)
     monkeypatch.setitem(WEIGHTS, "vgg16", dataclasses.replace(RELEASED_VGG16, sha256=digest))
     return tmp_path / "cache"
-
-
-def flip_a_byte(path: Path) -> None:
-    with open(path, "r+b") as f:
-        f.seek(path.stat().st_size // 2)
-        byte = f.read(1)
-        f.seek(-1, 1)
-        f.write(bytes([byte[0] ^ 0xFF]))
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -79,6 +79,11 @@ class Method(nn.Module):
         self.cfg = cfg  # read-only: configs are never mutated
         self.directions = self.learned_directions(cfg)
 
+    @property
+    def forward_direction(self) -> bool:
+        """Whether it learns A -> B (a one-way method with `data.direction=BtoA` learns B -> A)."""
+        return "AtoB" in self.directions
+
     @classmethod
     def learned_directions(cls, cfg: Config) -> tuple[str, ...]:
         """What it translates when trained with `cfg`: both directions, or `data.direction` if one-way."""

@@ -154,10 +154,6 @@ class CUT(Method):
     def discriminators(self) -> list[nn.Module]:
         return [self.d_b]
 
-    @property
-    def forward_direction(self) -> bool:
-        return self.directions == ("AtoB",)
-
     # --- one step ------------------------------------------------------------------------------------
     def translate(self, real_a: torch.Tensor, real_b: torch.Tensor) -> GeneratorOutputs:
         """G's pass of a step and every generator pass PatchNCE needs (so that data-parallel training

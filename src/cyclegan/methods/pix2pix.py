@@ -69,11 +69,6 @@ class Pix2Pix(Method):
     def discriminators(self) -> list[nn.Module]:
         return [self.d_b]
 
-    @property
-    def forward_direction(self) -> bool:
-        """Whether it learns A -> B (else B -> A, `data.direction=BtoA`)."""
-        return self.directions == ("AtoB",)
-
     def translate(self, real_a: torch.Tensor, real_b: torch.Tensor) -> GeneratorOutputs:
         if self.forward_direction:
             return GeneratorOutputs(fake_b=self.g_ab(real_a))
