@@ -198,7 +198,7 @@ def test_torch_free_names_agree_with_the_tables_that_implement_them():
 
     assert names.DIRECTIONS == tuple(loading.DIRECTIONS)
     assert names.FEATURE_NETWORKS == tuple(features.FEATURE_NETWORKS)
-    assert names.EXPORT_FORMATS == ("official", "safetensors", *deploy.FORMATS)
+    assert names.EXPORT_FORMATS == ("official", "safetensors", "hf", *deploy.FORMATS)
     assert style_transfer.OPTIMIZERS is names.STYLE_OPTIMIZERS
     assert options.PRECISIONS == tuple(precision.PRECISIONS)
 

@@ -218,7 +218,7 @@ def test_cli_exports_an_official_pth(fixtures_dir, tmp_path, format):
 @pytest.mark.parametrize(
     "args, fragments",
     [
-        (["--format", "tflite", "--out", "{tmp}/m"], ["unknown export format 'tflite'", "official, safetensors, onnx, torchscript"]),
+        (["--format", "tflite", "--out", "{tmp}/m"], ["unknown export format 'tflite'", "official, safetensors, hf, onnx, torchscript"]),
         (["--format", "torchscript", "--out", "{tmp}/file/m.pt"], ["cannot write", "is a file, not a folder"]),
         (["--out", "{tmp}/official", "--direction", "BtoA"], ["--direction and --opset apply to"]),
     ],

@@ -34,6 +34,7 @@ import os
 import warnings
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +44,10 @@ from torch import nn
 from . import __version__
 from .checkpoint import FORMAT as CHECKPOINT_FORMAT
 from .inference import (
-    MIN_SIDE, generator_channels, load_generator, official_generator, padded_side, read_source, translate_tensor,
+    MIN_SIDE, generator_channels, load_generator, load_translation, official_generator, padded_side, read_source,
+    translate_tensor,
 )
+from .weights import hf
 from .nn import to_official
 from .atomic import atomic_write, save_safetensors, save_verified
 from .names import EXPORT_FORMATS
@@ -296,10 +299,39 @@ def export(source: str | Path, out: str | Path, *, format: str = "official", dir
             raise ValueError(f"give the output file name, ending in {suffix} (one generator file is converted)")
         return [save_safetensors(to_official(generator), out) if suffix == ".safetensors" else
                 save_verified(to_official(generator), out)]
+    if format == "hf":
+        if opset is not None:
+            raise ValueError("--opset applies to --format onnx only")
+        return [save_pretrained(source, out, direction=direction)]
     direction = direction or "AtoB"
     generator = load_generator(source, direction)
     metadata = {"source": str(source), "direction": direction}
     return [export_generator(generator, out, format=format, opset=opset, metadata=metadata)]
+
+
+def save_pretrained(source: str | Path, folder: str | Path, *, direction: str | None = None,
+                    ema: bool = True) -> Path:
+    """One generator of `source` (a run dir, checkpoint, generator file or pretrained name; its
+    `direction`, default AtoB or the one a one-way run learned) in the Hugging Face Hub layout
+    (`weights.hf`): config.json, model.safetensors and a README.md model card with the run's training
+    config and its latest evaluation's scores (and their test-time protocol). Returns the folder."""
+    loaded = load_translation(source, direction, "cpu", reverse=False, ema=ema)
+    cfg = loaded.config
+    direction = loaded.direction
+    metrics: dict[str, Any] = {}
+    run_dir = Path(source) if Path(source).is_dir() else None
+    evals = run_dir / "evals.jsonl" if run_dir is not None else None
+    if evals is not None and evals.is_file():
+        last = json.loads(evals.read_text().splitlines()[-1])
+        metrics = {"split": last.get("split", "test"), "step": last.get("step"),
+                   "protocol": last.get("protocol", "full: full resolution, eval mode"),
+                   "scores": {k.split(".", 1)[1]: v for k, v in last.items()
+                              if k.startswith(f"{direction}.") and isinstance(v, (int, float))}}
+    return hf.save_pretrained(
+        loaded.generator, folder, method=cfg.model.method if cfg is not None else "cyclegan", direction=direction,
+        crop_size=loaded.crop_size, training=cfg.to_dict() if cfg is not None else None, metrics=metrics,
+        dataset=(cfg.data.name if cfg is not None else None),
+    )
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

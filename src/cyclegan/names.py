@@ -9,7 +9,7 @@ table). Choices from torch-free tables are read from those directly: `config.CHO
 from __future__ import annotations
 
 DIRECTIONS = ("AtoB", "BtoA")  # what a method translates (methods.Method.directions): A -> B, B -> A
-EXPORT_FORMATS = ("official", "safetensors", "onnx", "torchscript")  # official layout (.pth / .safetensors), deploy.FORMATS
+EXPORT_FORMATS = ("official", "safetensors", "hf", "onnx", "torchscript")  # official layout (.pth / .safetensors), deploy.FORMATS
 FEATURE_NETWORKS = ("vgg16", "vgg19")  # nn.features.FEATURE_NETWORKS
 PROTOCOLS = ("full", "official")  # inference.protocol: test-time protocols (full resolution, or the official test.py's)
 PALETTES = ("cityscapes", "facades")  # metrics.palette.PALETTES: the built-in label palettes

@@ -21,6 +21,8 @@ from ..methods import DIRECTIONS, Method, get_method
 from ..nn import ResnetGenerator, UnetGenerator, load_official, with_channels
 from ..atomic import verify_digest
 from ..safe_load import load_tensors
+from ..weights import hf
+from ..weights.hf import looks_like_repo_id
 from ..weights.pretrained import download_pretrained
 from ..checkpoint import FORMAT, CheckpointError, checked_checkpoint, load_checkpoint
 
@@ -34,14 +36,18 @@ OFFICIAL_CROP_SIZE = 256  # the official code's default --crop_size
 
 
 def source_path(source: str | Path) -> Path:
-    """The file or folder `source` names: an existing path, or an official pretrained model's name
-    (downloaded into the cache on first use, see `cyclegan.weights.pretrained`)."""
+    """The file or folder `source` names: an existing path, an official pretrained model's name
+    (downloaded into the cache on first use, see `cyclegan.weights.pretrained`), or a Hugging Face
+    model id "org/name" (its Hub-layout folder in huggingface_hub's cache, `cyclegan.weights.hf`)."""
     path = Path(source)
     if path.exists():
         return path
     if isinstance(source, str) and "/" not in source and "\\" not in source and not path.suffix:
         return download_pretrained(source)  # raises ValueError with the valid names for an unknown one
-    raise CheckpointError(f"{source} does not exist; give a run dir, a checkpoint or .pth file, or a pretrained name")
+    if isinstance(source, str) and looks_like_repo_id(source):
+        return hf.download(source)
+    raise CheckpointError(f"{source} does not exist; give a run dir, a checkpoint, .pth or .safetensors file, a "
+                          "pretrained name or a Hugging Face model id (org/name)")
 
 
 def load_generator(source: str | Path, direction: str | None = "AtoB",
@@ -70,12 +76,16 @@ class Translation:
     generator: nn.Module
     reverse: nn.Module | None
     config: Config | None
+    trained_size: int | None = None  # the crop size a Hub-layout folder records
+    direction: str = "AtoB"  # what `generator` translates (a run's chosen direction, or a file's recorded one)
 
     @property
     def crop_size(self) -> int:
         """The size the run trained on (the official protocol's test size); 256, the official
         default, for an official generator file."""
-        return self.config.data.crop_size if self.config is not None else OFFICIAL_CROP_SIZE
+        if self.config is not None:
+            return self.config.data.crop_size
+        return self.trained_size or OFFICIAL_CROP_SIZE
 
 
 def load_generator_pair(
@@ -97,6 +107,10 @@ def load_translation(
     if direction is not None and direction not in DIRECTIONS:
         raise ValueError(f"unknown direction {direction!r}; choose one of: {', '.join(DIRECTIONS)}")
     path = source_path(source)
+    if hf.is_hf_folder(path):  # one generator in the Hugging Face layout
+        net, config = hf.load_folder(path)  # one generator, used as it is (like an official .pth)
+        return Translation(with_channels(net.to(device), net.in_channels, net.out_channels), None, None,
+                           trained_size=config.get("crop_size"), direction=config.get("direction") or "AtoB")
     obj = read_source(path)
     if obj.get("format") == FORMAT:
         model = method_from_checkpoint(obj, device, ema=ema)
@@ -104,7 +118,7 @@ def load_translation(
         other = "BtoA" if direction == "AtoB" else "AtoB"
         model.check_direction(direction)
         back = model.translator(other) if reverse and other in model.directions else None
-        return Translation(model.translator(direction), back, model.cfg)
+        return Translation(model.translator(direction), back, model.cfg, direction=direction)
     try:
         net = official_generator(obj)
     except ValueError as e:

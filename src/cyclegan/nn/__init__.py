@@ -1,7 +1,7 @@
 """Networks (torch only): generators, discriminators, norm/init helpers, official key mapping."""
 
 from .discriminators import DISCRIMINATORS, NLayerDiscriminator, PixelDiscriminator, build_discriminator
-from .generators import GENERATORS, ResnetBlock, ResnetGenerator, UnetGenerator, build_generator
+from .generators import GENERATORS, ResnetBlock, ResnetGenerator, UnetGenerator, build_generator, generator_from_arch
 from .layers import INITS, NORMS, init_weights, norm_layer, with_channels, with_spectral_norm
 from .official import from_official, has_official_layout, load_official, to_official
 
@@ -18,6 +18,7 @@ __all__ = [
     "build_discriminator",
     "build_generator",
     "from_official",
+    "generator_from_arch",
     "has_official_layout",
     "init_weights",
     "load_official",

@@ -69,6 +69,9 @@ class ResnetGenerator(nn.Module):
         check_sampling(downsample, upsample)
         make_norm, bias = norm_layer(norm), conv_bias(norm)
         self.in_channels, self.out_channels = in_channels, out_channels
+        self.arch = {"type": "resnet", "in_channels": in_channels, "out_channels": out_channels, "ngf": ngf,
+                     "n_blocks": n_blocks, "norm": norm, "dropout": dropout, "downsample": downsample,
+                     "upsample": upsample}  # what `generator_from_arch` rebuilds it from
         self.n_blocks = n_blocks
         self.downsample, self.upsample = downsample, upsample
         self.size_multiple = 4  # two stride-2 downsamplings: sides must divide by 4
@@ -158,6 +161,9 @@ class UnetGenerator(nn.Module):
         check_sampling(downsample, upsample)
         make_norm, bias = norm_layer(norm), conv_bias(norm)
         self.in_channels, self.out_channels = in_channels, out_channels
+        self.arch = {"type": "unet", "in_channels": in_channels, "out_channels": out_channels, "ngf": ngf,
+                     "num_downs": num_downs, "norm": norm, "dropout": dropout, "downsample": downsample,
+                     "upsample": upsample}
         self.num_downs = num_downs
         self.downsample, self.upsample = downsample, upsample
         self.size_multiple = 2**num_downs
@@ -228,3 +234,20 @@ def build_generator(
         raise ValueError(f"unknown generator {name!r}; choose one of: {', '.join(GENERATORS)}")
     return GENERATORS[name](in_channels, out_channels, ngf=ngf, norm=norm, dropout=dropout, downsample=downsample,
                             upsample=upsample)
+
+
+def generator_from_arch(arch: dict) -> nn.Module:
+    """The (untrained) generator a network's `arch` describes (a ResnetGenerator's or UnetGenerator's).
+
+    Raises:
+        ValueError: an unknown type, or a field that is missing or of the wrong kind.
+    """
+    kinds = {"resnet": ResnetGenerator, "unet": UnetGenerator}
+    kind = arch.get("type") if isinstance(arch, dict) else None
+    if kind not in kinds:
+        raise ValueError(f"unknown generator type {kind!r}; expected one of: {', '.join(kinds)}")
+    fields = {k: v for k, v in arch.items() if k != "type"}
+    try:
+        return kinds[kind](fields.pop("in_channels"), fields.pop("out_channels"), **fields)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"the {kind} generator's description is incomplete or wrong: {e}") from None
