@@ -4,6 +4,9 @@ Each configuration runs `cyclegan translate` in a fresh process and reports wall
 process's peak resident memory (VmHWM). Random weights: speed and memory do not depend on them.
 
     python3 benchmarks/tiled_translate.py [--tiles 512 1024] [--size 4000x3000] [--json out.json]
+    python3 benchmarks/tiled_translate.py --modes "" "--precision bf16" "--precision bf16 --compile"
+
+`--modes` runs each tile size once per set of extra `cyclegan translate` flags (default: none, float32).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ def main() -> None:
     ap.add_argument("--tiles", type=int, nargs="+", default=[512])
     ap.add_argument("--size", default="4000x3000")
     ap.add_argument("--ngf", type=int, default=64)
+    ap.add_argument("--modes", nargs="+", default=[""], help="extra translate flags per run, e.g. '--precision bf16'")
     ap.add_argument("--json", type=Path, default=Path("benchmarks/results/tiled_translate.json"))
     args = ap.parse_args()
     w, h = map(int, args.size.split("x"))
@@ -50,17 +54,18 @@ def main() -> None:
         torch.manual_seed(0)
         torch.save(to_official(build_generator("resnet_9blocks", 3, 3, ngf=args.ngf)), tmp / "G.pth")
         Image.fromarray(photo_like(h, w)).save(tmp / "photo.jpg", quality=95)
-        for tile in args.tiles:
+        for tile, mode in [(t, m) for m in args.modes for t in args.tiles]:
             cmd = [sys.executable, "-c", CHILD, "translate", str(tmp / "G.pth"), str(tmp / "photo.jpg"),
-                   "--out", str(tmp / f"out{tile}"), "--tile", str(tile), "--no-progress", "--device", "cpu"]
+                   "--out", str(tmp / f"out{tile}"), "--tile", str(tile), "--no-progress", "--device", "cpu",
+                   *mode.split()]
             t0 = time.perf_counter()
             res = subprocess.run(cmd, capture_output=True, text=True, check=True)
             seconds = time.perf_counter() - t0
             peak_mb = int(re.search(r"VMHWM_KB (\d+)", res.stdout).group(1)) / 1024
-            rows.append({"size": args.size, "ngf": args.ngf, "tile": tile, "seconds": round(seconds, 1),
-                         "peak_rss_mb": round(peak_mb)})
-            print(f"{args.size}  resnet_9blocks ngf {args.ngf}  tile {tile:5d}  {seconds:7.1f} s  peak RSS {peak_mb:6.0f} MB",
-                  flush=True)
+            rows.append({"size": args.size, "ngf": args.ngf, "tile": tile, "mode": mode or "fp32",
+                         "seconds": round(seconds, 1), "peak_rss_mb": round(peak_mb)})
+            print(f"{args.size}  resnet_9blocks ngf {args.ngf}  tile {tile:5d}  {mode or 'fp32':28s} {seconds:7.1f} s  "
+                  f"peak RSS {peak_mb:6.0f} MB", flush=True)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     meta = {"machine": platform.processor() or platform.machine(), "cpus": torch.get_num_threads(),
             "torch": torch.__version__}
