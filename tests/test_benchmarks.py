@@ -42,3 +42,17 @@ def test_train_speed_paired_contract():
     assert r["paired"] is True and r["reference"] == "cyclegan fp32" and r["method"] == "cut" and r["rounds"] == 3
     assert r["speedup"] > 0 and r["speedup_q1"] <= r["speedup"] <= r["speedup_q3"]
     assert r["ref_s_per_iter"] > 0 and r["mode_s_per_iter"] > 0 and 0 < r["mode_of_peak"]
+
+
+def test_profile_step_contract(tmp_path):
+    """profile_step.py: per-class seconds that add up to the profiled step, convolutions dominant."""
+    out = tmp_path / "profile.json"
+    res = subprocess.run([sys.executable, str(BENCHMARKS / "profile_step.py"), "--size", "32", "--ngf", "8",
+                          "--steps", "1", "--warmup", "1", "--device", "cpu", "--out", str(out)],
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    r = json.loads(out.read_text())
+    classes = r["classes"]
+    assert classes["convolutions"] > 0 and classes["norms"] > 0 and classes["optimiser"] > 0
+    assert sum(classes.values()) >= 0.99 * r["s_per_iter_profiled"]
+    assert r["top_operators"] and "| convolutions |" in res.stdout
