@@ -6,7 +6,7 @@ calibrated on real images, as `onnxruntime.quantization.quantize_static` does it
 `ort_generator(generator)` returns a module that `translate_paths` / `translate_tensor` use like the
 generator (`cyclegan translate --backend onnx|onnx-int8`). Int8 changes the outputs by about 3 grey
 levels on average; `benchmarks/translate_speed.py --paired` measures speed and quality against float32
-(README, Speed: on a CPU with bf16 units, `--precision bf16 --compile` is faster and closer).
+(docs/guides/speed.md: on a CPU with bf16 units, `--precision bf16 --compile` is faster and closer).
 Needs the `export` extra (onnx, onnxscript, onnxruntime).
 """
 

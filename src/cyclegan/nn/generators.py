@@ -17,7 +17,7 @@ from .sampling import BlurDownsample, BlurUpsample, check_sampling
 
 
 class ResnetBlock(nn.Module):
-    """Residual block: x + [pad, conv3x3, norm, ReLU, dropout, pad, conv3x3, norm](x).
+    """Residual block: `x + block(x)`, block = pad, conv3x3, norm, ReLU, dropout, pad, conv3x3, norm.
 
     The dropout slot is always present (Identity when disabled) so parameter names do not shift.
     """

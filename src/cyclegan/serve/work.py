@@ -4,7 +4,7 @@ and stopping one whose client has left.
 A translation holds a slot from decoding its image to sending its result; at most `max_active` run
 and `max_waiting` wait (the model lock runs one at a time anyway), and a request beyond that is
 answered 503 with `Retry-After` at once, before its image is decoded. So the memory the app holds for
-translations is bounded by `max_active` decoded images and their translation (see README, Web app),
+translations is bounded by `max_active` decoded images and their translation (see docs/guides/web-app.md),
 whatever the number of clients. A translation that runs past `max_seconds`, or whose client
 disconnects, is stopped before its next tile.
 """
