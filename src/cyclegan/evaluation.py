@@ -27,6 +27,7 @@ from torch import nn
 from .checkpoint import FORMAT, CheckpointError
 from .config import Config
 from .data.image_io import by_pair_key, load_image, pair_key, tensor_to_uint8, to_tensor
+from .data.palette import load_palette, snap
 from .data.splits import Split, evaluation_split
 from .inference.loading import method_from_checkpoint, read_source
 from .inference.protocol import FULL, Protocol
@@ -44,6 +45,7 @@ Scores = dict[str, float]
 def _scores_one_way(
     generator: nn.Module, reconstructor: nn.Module | None, source_dir: Path, sources: list[Path], references: dict[str, Path],
     *, channels_in: int, channels_out: int, collect: bool, protocol: Protocol, targets: list[Path] = (),
+    palette: np.ndarray | None = None,
 ) -> tuple[Scores, list[np.ndarray]]:
     cycle, paired, fakes = [], [], []
     failures = FailureStats()
@@ -55,6 +57,8 @@ def _scores_one_way(
         with protocol.draws(generator):
             y = translate_tensor(generator, x)  # (C_out, H, W)
         fake = tensor_to_uint8(y)
+        if palette is not None:
+            fake = snap(fake, palette)
         failures.add(np.asarray(image), fake, finite=bool(torch.isfinite(y).all()))
         if reconstructor is not None:
             with protocol.draws(reconstructor):
@@ -91,6 +95,7 @@ def evaluate_split(
     g_ab: nn.Module, g_ba: nn.Module | None, split: Split, *,
     channels_a: int = 3, channels_b: int = 3, max_images: int | None = None,
     feature_model: nn.Module | None = None, kid_subsets: int = 100, protocol: Protocol = FULL,
+    palettes: dict[str, np.ndarray] | None = None,
 ) -> Scores:
     """Scores of both directions on the images of `split` (the first `max_images` of each domain,
     by name). A direction whose generator is None (a one-way method) is not scored, and has no
@@ -100,6 +105,8 @@ def evaluate_split(
         feature_model: pytorch-fid's Inception (`weights.load_fid_inception`) to add FID and KID.
         protocol: the test-time protocol (the generators' modes, and the images' size); the
             generators' modes are restored afterwards.
+        palettes: per direction ("AtoB", "BtoA"), (K, 3) uint8 colours the outputs are snapped to
+            before scoring (`data.palette`).
     """
     files_a, files_b = (files[:max_images] if max_images else files for files in (split.files_a, split.files_b))
     out: Scores = {}
@@ -113,7 +120,7 @@ def evaluate_split(
         with protocol.modes(gen, rec):
             scores, fakes = _scores_one_way(gen, rec, source_dir, sources, references, channels_in=cin,
                                             channels_out=cout, collect=feature_model is not None, protocol=protocol,
-                                            targets=refs)
+                                            targets=refs, palette=(palettes or {}).get(direction))
         if feature_model is not None:
             device = next(feature_model.parameters()).device
             if protocol.size:  # the references as the protocol resizes them
@@ -185,13 +192,15 @@ def evaluate_model(model: Method, split: Split, **kwargs: Any) -> Scores:
 def evaluate_checkpoint(
     source: str | Path, *, data: str | Path | None = None, split: str = "test", device: str | torch.device = "cpu",
     max_images: int | None = None, feature_model: nn.Module | None = None, protocol: str = "full",
-    eval_mode: bool = False,
+    eval_mode: bool = False, palette_colors: int | None = None,
 ) -> tuple[Scores, dict[str, object]]:
     """Evaluate the translators of a cyclegan run dir (its latest checkpoint) or checkpoint file, of
     any method, on a split of `data` (default: `eval.data` of its config, else its training
     dataroot): "test" (testA/testB) or "val" (the run's held-out images, else valA/valB), under the
     test-time `protocol` ("full", or "official": resized to the run's crop size, in train mode
-    unless `eval_mode`; `inference.protocol`).
+    unless `eval_mode`; `inference.protocol`). With `palette_colors` K, each direction's outputs are
+    snapped to K colours fitted to its target domain's training images (trainB for AtoB, trainA for
+    BtoA; `data.palette`) before scoring.
 
     Returns the scores and where they come from (`epoch`: epochs completed, `step`, `data`,
     `split`: its name, `images_from`: which images, `protocol`: what it did).
@@ -214,12 +223,19 @@ def evaluate_checkpoint(
     chosen = evaluation_split(split, cfg, root, run_dir_of(source))
     model = method_from_checkpoint(ckpt, device)
     test_protocol = Protocol.named(protocol, crop_size=cfg.data.crop_size, eval_mode=eval_mode)
+    palettes = None
+    if palette_colors:
+        palettes = {"AtoB": load_palette(root / "trainB", palette_colors),
+                    "BtoA": load_palette(root / "trainA", palette_colors)}
     scores = evaluate_model(model, chosen, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b,
-                            max_images=max_images, feature_model=feature_model, protocol=test_protocol)
+                            max_images=max_images, feature_model=feature_model, protocol=test_protocol,
+                            palettes=palettes)
     progress = ckpt.get("progress", {})
     info = {"epoch": int(progress.get("epoch", 1)) - 1, "step": int(progress.get("step", 0)),
             "data": str(cfg.eval.data or root), "split": chosen.name, "images_from": chosen.describe(),
             "protocol": test_protocol.describe()}
+    if palette_colors:
+        info["palette"] = f"outputs snapped to {palette_colors} colours fitted to the target domain's training images"
     return scores, info
 
 

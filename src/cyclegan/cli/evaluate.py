@@ -122,6 +122,9 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
                    "eval.holdout, else valA/valB)")
     add_max_images(m)
     m.add_argument("--fid", action="store_true", help="also FID and KID against the other domain's test images")
+    m.add_argument("--palette-colors", type=positive_int, metavar="K",
+                   help="snap each direction's outputs to K colours fitted to its target domain's training images "
+                        "(trainB for AtoB, trainA for BtoA) before scoring, as `translate --palette` does")
     add_inception_weights(m)
     add_protocol(m)
     add_device(m)
@@ -214,7 +217,8 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     feature_model = load_fid_inception(args.inception_weights).to(device) if args.fid else None
     source = Path(args.source)
     kwargs = dict(data=args.dataroot, split=args.split, device=device, max_images=args.max_images,
-                  feature_model=feature_model, protocol=args.protocol, eval_mode=args.eval)
+                  feature_model=feature_model, protocol=args.protocol, eval_mode=args.eval,
+                  palette_colors=args.palette_colors)
     scores, info = evaluate_checkpoint(source, **kwargs)
     run_dir = run_dir_of(source)
     record = {**info, **scores, "source": "cyclegan evaluate run", "checkpoint": str(source)}
@@ -239,6 +243,8 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     print(_table(rows))
     print(f"{info['split']} split: {info['images_from']} · final checkpoint after {info['epoch']} epochs, "
           f"step {info['step']} · protocol {info['protocol']}")
+    if "palette" in info:
+        print(info["palette"])
     if selected:
         print(f"selected: checkpoints/best.pt, picked on the validation split after {selected['epoch']} epochs, "
               f"step {selected['step']}")

@@ -57,6 +57,10 @@ def add_translate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--compile", action="store_true",
                    help="torch.compile the generator (pays off for many images of one size; compile time first)")
     add_protocol(p, crop_size=True)
+    p.add_argument("--palette", metavar="DIR_OR_IMAGE",
+                   help="snap every output pixel to the nearest of --palette-colors colours fitted to these "
+                        "target-domain images (for outputs drawn in a few flat colours: maps, label maps)")
+    p.add_argument("--palette-colors", type=positive_int, default=8, metavar="K", help="palette size (default 8)")
     p.add_argument("--raw-weights", action="store_true",
                    help="a run trained with train.ema: its raw generator weights instead of their moving average")
     add_device(p)
@@ -113,12 +117,20 @@ def cmd_translate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     loaded = load_translation(args.checkpoint, args.direction, device, reverse=args.page, ema=not args.raw_weights)
     protocol = Protocol.named(args.protocol, crop_size=args.crop_size or loaded.crop_size, eval_mode=args.eval)
     generator = backend_generator(args, parser, loaded.generator, device)
+    palette = None
+    if args.palette:
+        from ..data.palette import load_palette  # lazy: keeps --help fast
+        from ..inference.loading import generator_channels
+
+        if generator_channels(loaded.generator)[1] != 3:
+            parser.error("--palette snaps RGB outputs; this generator writes one-channel images")
+        palette = load_palette(args.palette, args.palette_colors)
     result = translate_paths(
         generator, args.inputs, args.out, image_format=args.format, quality=args.quality,
         batch_size=args.batch_size, num_workers=args.workers, tile=args.tile, tile_overlap=args.tile_overlap,
         tile_stats_pixels=args.tile_stats_pixels,
         skip_existing=args.skip_existing, reconstructor=loaded.reverse, page=args.page, precision=args.precision,
-        protocol=protocol, progress=not args.no_progress,
+        protocol=protocol, palette=palette, progress=not args.no_progress,
     )
     skipped = f" ({len(result.skipped)} already there, skipped)" if result.skipped else ""
     print(f"wrote {len(result.written)} files to {args.out}{skipped}")

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from ..data.files import IMAGE_FORMATS
 from ..data.image_io import DataError, array_to_tensor, find_images, load_image, save_image, tensor_to_uint8
+from ..data.palette import snap
 from ..precision import autocast
 from ..report import write_results_page
 from .loading import generator_channels
@@ -134,6 +135,7 @@ def translate_paths(
     page: bool = False,
     precision: str = "fp32",
     protocol: Protocol = FULL,
+    palette: np.ndarray | None = None,
     progress: bool = True,
 ) -> TranslationReport:
     """Translate image files, folders (recursively) and video files into `out_dir`.
@@ -159,6 +161,8 @@ def translate_paths(
             faster on hardware with fast bfloat16 / float16, outputs differ by a few grey levels.
         protocol: `inference.protocol.FULL` (full resolution, eval mode) or the official test.py's
             (`Protocol.official(crop_size)`: images resized to a square, train mode unless asked).
+        palette: (K, 3) uint8 colours (`data.palette.load_palette`): every output pixel replaced by the
+            nearest of them, for targets drawn in a few flat colours (maps, label maps).
 
     Raises:
         DataError: an input path does not exist, or a folder holds no images.
@@ -189,6 +193,8 @@ def translate_paths(
     if videos and protocol.size is not None:
         raise ValueError(f"the official protocol resizes test images; translate videos such as {videos[0][0]} with "
                          "the full protocol")
+    if videos and palette is not None:
+        raise ValueError(f"palette snapping applies to images; translate videos such as {videos[0][0]} without it")
     images = [(s, d) for s, d in todo if not is_video(s)]
     tiles = {"tile": tile, "overlap": tile_overlap, "stats_pixels": tile_stats_pixels or DEFAULT_STATS_PIXELS}
     done: dict[int, Path] = {}
@@ -221,6 +227,8 @@ def translate_paths(
                                     f"than is available; translate in tiles (--tile 1024, or smaller)"
                                     f"{' or with a smaller --batch-size' if batch else ''}") from None
                 for i, fake in translated:
+                    if palette is not None:
+                        fake = snap(fake, palette)
                     done[i] = save_image(fake, images[i][1], **options)
                     if page and reconstructor is not None:
                         with amp, protocol.draws(reconstructor):
