@@ -110,6 +110,12 @@ class TrainConfig:
     on_divergence: str = "stop"  # non-finite losses or weights: stop (keep the last good checkpoint) | rollback
     rollback_lr_factor: float = 0.5  # rollback: resume from the last good checkpoint with the learning rate x this
     max_rollbacks: int = 3  # rollback: give up (stop) after this many in one process
+    # Experiment trackers that also receive the losses, sample grids and evaluation scores (the run
+    # dir's losses.jsonl and evals.jsonl are always written): tensorboard (when installed) | wandb.
+    loggers: tuple[str, ...] = ("tensorboard",)
+    wandb_project: str | None = None  # W&B project; None: $WANDB_PROJECT, else "cyclegan"
+    wandb_entity: str | None = None  # W&B entity (user or team); None: $WANDB_ENTITY, else your default
+    wandb_name: str | None = None  # W&B run name; None: the run dir's name
 
 
 @dataclass(frozen=True)
@@ -136,7 +142,8 @@ class Config:
     method_options: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain types only (tuples become lists), as YAML and JSON hold them."""
+        return dataclasses.asdict(self, dict_factory=lambda items: {k: _plain(v) for k, v in items})
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Config:
@@ -145,6 +152,10 @@ class Config:
     def save(self, path: str | Path) -> None:
         """Write as YAML, atomically (a crash never leaves a truncated file)."""
         atomic_write_text(path, yaml.safe_dump(self.to_dict(), sort_keys=False))
+
+
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
 
 
 def _coerce(value: Any, current: Any, key: str, annotation: str) -> Any:
@@ -178,6 +189,11 @@ def _coerce(value: Any, current: Any, key: str, annotation: str) -> Any:
         return number
     if annotation == "str":
         return str(value)
+    if annotation == "tuple[str, ...]":  # a YAML list, or one comma-separated string
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)) or not all(isinstance(x, str) for x in items):
+            raise ConfigError(f"{key} must be a list of names, e.g. {key}=[a,b], got {value!r}")
+        return tuple(x.strip() for x in items if x.strip())
     if annotation.startswith("dict"):
         if not isinstance(value, dict):
             raise ConfigError(f"{key} must be a mapping of names to values, e.g. {key}.NAME=VALUE")
@@ -272,6 +288,7 @@ CHOICES = {
 }
 
 DIFFAUGMENT_OPS = ("color", "translation", "cutout")  # nn.diffaugment.OPS
+LOGGERS = ("tensorboard", "wandb")  # train.loggers: training.loggers.LOGGERS
 EVAL_METRICS = ("l1", "psnr", "ssim", "rmse", "acc@5", "acc@10", "cycle_l1", "fid", "kid")
 
 
@@ -301,6 +318,11 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"data.load_size ({cfg.data.load_size}) must be >= data.crop_size ({cfg.data.crop_size})"
         )
+    for name in cfg.train.loggers:
+        if name not in LOGGERS:
+            raise ConfigError(f"train.loggers: unknown logger {name!r}; choose from: {', '.join(LOGGERS)}")
+    if len(set(cfg.train.loggers)) != len(cfg.train.loggers):
+        raise ConfigError(f"train.loggers names a logger twice: {list(cfg.train.loggers)}")
     metric = cfg.eval.best_metric
     direction, _, name = metric.rpartition(".")
     if metric not in ("auto", "cycle_l1") and (direction not in ("AtoB", "BtoA") or name not in EVAL_METRICS):

@@ -41,7 +41,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__
+from . import __version__, lazy
 from .checkpoint import FORMAT as CHECKPOINT_FORMAT
 from .inference import (
     MIN_SIDE, generator_channels, load_generator, load_translation, official_generator, padded_side, read_source,
@@ -65,7 +65,7 @@ class ExportError(ValueError):
     """A generator that could not be exported, or an export that did not reproduce PyTorch."""
 
 
-class MissingDependencyError(ExportError, ImportError):
+class MissingDependencyError(ExportError, lazy.MissingDependencyError):
     """An optional package that the export needs is not installed."""
 
 

@@ -17,6 +17,7 @@ from typing import NoReturn
 from .. import __version__
 from ..config import ConfigError
 from ..data.files import DataError
+from ..lazy import MissingDependencyError
 from .evaluate import add_evaluate
 from .export import add_export
 from .hub import add_datasets, add_pretrained
@@ -61,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
         signum = getattr(e, "signum", 2)
         print(f"cyclegan: {'interrupted' if signum == 2 else f'stopped by signal {e}'}", file=sys.stderr)
         return 128 + signum
-    except (ConfigError, DataError, CheckpointError, OSError, ValueError, TrainingDiverged, RunLocked) as e:
+    except (ConfigError, DataError, CheckpointError, OSError, ValueError, TrainingDiverged, RunLocked,
+            MissingDependencyError) as e:
         if args.verbose:
             raise
         print(f"cyclegan: error: {e}", file=sys.stderr)

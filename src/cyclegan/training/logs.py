@@ -1,4 +1,5 @@
-"""What a run writes while it trains: the loss log, sample grids, TensorBoard events and its page."""
+"""What a run writes while it trains: the loss log, sample grids and its page (the experiment
+trackers, TensorBoard and W&B, are `training.loggers`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import torch
 
 from ..data.image_io import save_image
 from ..report import write_run_page
+from .loggers import Logger
 
 logger = logging.getLogger(__name__)
 
@@ -26,12 +28,12 @@ class LossLog:
         self.count = 0
         self.t0 = time.perf_counter()
 
-    def add(self, losses: dict[str, float], step: int, epoch: int, lr: float, writer: Any = None) -> None:
+    def add(self, losses: dict[str, float], step: int, epoch: int, lr: float, loggers: Logger | None = None) -> None:
         for k, v in losses.items():
             self.sums[k] += v
         self.count += 1
         if step % self.every == 0:
-            self.flush(step, epoch, lr, writer)
+            self.flush(step, epoch, lr, loggers)
 
     def reset(self) -> None:
         """Forget the losses added since the last line (a rollback drops those steps)."""
@@ -39,8 +41,9 @@ class LossLog:
         self.count = 0
         self.t0 = time.perf_counter()
 
-    def flush(self, step: int, epoch: int, lr: float, writer: Any = None) -> None:
-        """Write the average of the losses added since the last line (if any)."""
+    def flush(self, step: int, epoch: int, lr: float, loggers: Logger | None = None) -> None:
+        """Write the average of the losses added since the last line (if any); `loggers` get it as
+        `train/NAME` scalars (the losses, lr and sec_per_step)."""
         if not self.count:
             return
         now = time.perf_counter()
@@ -48,10 +51,8 @@ class LossLog:
         record.update({k: v / self.count for k, v in self.sums.items()})
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")
-        if writer is not None:
-            for k, v in record.items():
-                if k not in ("step", "epoch"):
-                    writer.add_scalar(f"train/{k}", v, step)
+        if loggers is not None:
+            loggers.scalars({f"train/{k}": v for k, v in record.items() if k not in ("step", "epoch")}, step)
         self.sums.clear()
         self.count = 0
         self.t0 = now
@@ -73,19 +74,6 @@ def save_sample_grid(path: Path, real_a: torch.Tensor, real_b: torch.Tensor, t: 
     grid = torch.cat([top, bottom], dim=1)
     save_image(grid, path)
     return grid
-
-
-def tensorboard_writer(run_dir: Path, resume_step: int | None) -> Any:
-    """A SummaryWriter when the optional `tensorboard` package is installed, else None.
-
-    On resume, events logged after the checkpoint's step are purged.
-    """
-    try:
-        from torch.utils.tensorboard import SummaryWriter  # optional dependency (the tensorboard extra)
-    except ImportError:
-        return None
-    purge = None if resume_step is None else resume_step + 1
-    return SummaryWriter(str(run_dir / "tensorboard"), purge_step=purge)
 
 
 

@@ -37,7 +37,8 @@ from ..methods import GeneratorOutputs, check_config
 from . import distributed
 from ..checkpoint import CheckpointError, copy_verified, load_checkpoint, remove_stale_temporaries
 from .control import StopRequest, TrainingStopped, deterministic_mode
-from .logs import LossLog, save_sample_grid, tensorboard_writer, write_page
+from .loggers import Loggers, check_loggers, open_loggers
+from .logs import LossLog, save_sample_grid, write_page
 from .periodic_eval import EVALS_FILE, PeriodicEvaluation, check_split, truncate_jsonl
 from .safety import RunLock, TrainingDiverged, check_losses, last_good_message, scale_learning_rate
 from .schedule import step_scheduler
@@ -90,8 +91,8 @@ class EpochStats:
 
 
 def train_one_epoch(
-    run: TrainingState, dataset: UnalignedDataset | AlignedDataset, log: LossLog | None, bar: tqdm, writer: Any,
-    max_steps: int | None, stop: StopRequest,
+    run: TrainingState, dataset: UnalignedDataset | AlignedDataset, log: LossLog | None, bar: tqdm,
+    loggers: Loggers | None, max_steps: int | None, stop: StopRequest,
 ) -> EpochStats:
     """Train until the end of the epoch, `max_steps` or a stop request."""
     cfg, p, model = run.cfg, run.progress, run.model
@@ -120,14 +121,14 @@ def train_one_epoch(
         p.skipped += int(batch["skipped"].sum())
         p.epoch_g_loss += sum(v for k, v in losses.items() if not k.startswith("d_"))
         if log is not None:
-            log.add(losses, p.step, p.epoch, run.opt_g.param_groups[0]["lr"], writer)
+            log.add(losses, p.step, p.epoch, run.opt_g.param_groups[0]["lr"], loggers)
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
         if p.step % cfg.train.sample_every == 0 and run.ctx.is_main:
             grid = save_sample_grid(run.run_dir / "samples" / f"step_{p.step:07d}.png", real_a, real_b,
                                     t if run.ema is None else _ema_outputs(run, real_a, real_b))
-            if writer is not None:
-                writer.add_image("samples", (grid + 1) / 2, p.step)
+            if loggers is not None:
+                loggers.image("samples", (grid + 1) / 2, p.step)
             write_page(run.run_dir)
         if p.step % cfg.train.checkpoint_every == 0:
             run.save()
@@ -177,6 +178,7 @@ def train(
         raise ValueError("a dataset folder (DATAROOT) is needed for a new run")
     cfg = cfg or Config()
     check_config(cfg)  # the method's rules, before anything is read or written
+    check_loggers(cfg)  # a chosen logger's package is installed
     dev = resolve_device(device or cfg.train.device)
     if cfg.train.precision == "fp16" and dev.type != "cuda":
         raise ValueError("train.precision=fp16 needs a CUDA device; on the CPU use train.precision=bf16")
@@ -241,7 +243,28 @@ def _train(
     total = run.total_epochs * steps_per_epoch
     if max_steps is not None:
         total = min(total, max_steps)
-    writer = tensorboard_writer(run_dir, run.progress.step if ckpt is not None else None) if main else None
+    loggers = open_loggers(cfg, run_dir, run.progress.step if ckpt is not None else None) if main else None
+    try:
+        p = _run(run, dataset, log, loggers, ctx, total=total, max_steps=max_steps, progress=progress,
+                 evaluator=evaluator)
+    except BaseException as e:
+        if loggers is not None:  # a stopped run (resumable) ended normally; any other error is a failure
+            loggers.close(failed=not isinstance(e, TrainingStopped))
+        raise
+    if loggers is not None:
+        loggers.close()
+    if main:
+        write_page(run_dir)
+    if p.skipped:
+        logger.warning("%d unreadable images were skipped during training (see the warnings above)", p.skipped)
+    return p
+
+
+def _run(run: TrainingState, dataset: UnalignedDataset | AlignedDataset, log: LossLog | None, loggers: Loggers | None,
+         ctx: distributed.DistributedContext, *, total: int, max_steps: int | None,
+         progress: bool, evaluator: PeriodicEvaluation | None) -> Progress:
+    """Train to the end (or a stop), then the final log line, checkpoint and export."""
+    cfg, run_dir, main = run.cfg, run.run_dir, ctx.is_main
     bar = tqdm(total=total, initial=min(run.progress.step, total), disable=not progress, unit="it", dynamic_ncols=True)
     p = run.progress
     rollbacks = 0
@@ -249,7 +272,7 @@ def _train(
         with deterministic_mode(cfg.train.deterministic), StopRequest() as stop:
             while True:
                 try:
-                    _epochs(run, dataset, log, bar, writer, max_steps, stop, evaluator)
+                    _epochs(run, dataset, log, bar, loggers, max_steps, stop, evaluator)
                     break
                 except TrainingDiverged as e:
                     if cfg.train.on_divergence != "rollback" or rollbacks >= cfg.train.max_rollbacks or \
@@ -271,27 +294,22 @@ def _train(
     if ctx.enabled:
         _check_ranks_agree(run)
     if main:
-        log.flush(p.step, p.epoch, run.opt_g.param_groups[0]["lr"], writer)
+        log.flush(p.step, p.epoch, run.opt_g.param_groups[0]["lr"], loggers)
     run.save()
     if main and cfg.train.export_official:
         with run.ema.applied(run.model) if run.ema is not None else contextlib.nullcontext():
             run.model.export_official(run_dir / "generators")
-    if writer is not None:
-        writer.close()
-    if main:
-        write_page(run_dir)
-    if p.skipped:
-        logger.warning("%d unreadable images were skipped during training (see the warnings above)", p.skipped)
     return p
 
 
 def _epochs(run: TrainingState, dataset: UnalignedDataset | AlignedDataset, log: LossLog | None, bar: tqdm,
-            writer: Any, max_steps: int | None, stop: StopRequest, evaluator: PeriodicEvaluation | None) -> None:
+            loggers: Loggers | None, max_steps: int | None, stop: StopRequest,
+            evaluator: PeriodicEvaluation | None) -> None:
     """Train epoch after epoch until the schedule ends, `max_steps` or a stop request; schedules step,
     evaluations run and checkpoints are written at each epoch's end."""
     cfg, p, run_dir = run.cfg, run.progress, run.run_dir
     while p.epoch <= run.total_epochs and (max_steps is None or p.step < max_steps):
-        if not train_one_epoch(run, dataset, log, bar, writer, max_steps, stop).finished:
+        if not train_one_epoch(run, dataset, log, bar, loggers, max_steps, stop).finished:
             return
         mean_g_loss = p.epoch_g_loss / max(p.batch_in_epoch, 1)
         step_scheduler(run.sched_g, mean_g_loss)
@@ -302,7 +320,8 @@ def _epochs(run: TrainingState, dataset: UnalignedDataset | AlignedDataset, log:
         improved = False
         if evaluator is not None and evaluator.due(completed, run.total_epochs):
             with run.ema.applied(run.model) if run.ema is not None else contextlib.nullcontext():
-                value, improved = evaluator(run.model, epoch=completed, step=p.step, best=p.best_score)
+                value, improved = evaluator(run.model, epoch=completed, step=p.step, best=p.best_score,
+                                            loggers=loggers)
             if improved:
                 p.best_score, p.best_epoch = value, completed
             write_page(run_dir)

@@ -22,6 +22,7 @@ from ..metrics.failures import failure_warnings
 from ..metrics.paired import PAIRED_METRICS
 from ..report import read_losses
 from ..weights import load_fid_inception
+from .loggers import Logger
 
 logger = logging.getLogger(__name__)
 
@@ -72,8 +73,10 @@ class PeriodicEvaluation:
         every = self.cfg.every_epochs
         return bool(every) and (completed_epoch % every == 0 or completed_epoch == total_epochs)
 
-    def __call__(self, model: Any, *, epoch: int, step: int, best: float | None) -> tuple[float, bool]:
-        """Evaluate; returns (value of the best metric, whether it beats `best`: never on the test split)."""
+    def __call__(self, model: Any, *, epoch: int, step: int, best: float | None,
+                 loggers: Logger | None = None) -> tuple[float, bool]:
+        """Evaluate (the scores also go to `loggers` as `eval/NAME`); returns (value of the best
+        metric, whether it beats `best`: never on the test split)."""
         t0 = time.perf_counter()
         scores = evaluate_model(model, self.split, **self.kwargs)
         name = default_metric(scores) if self.cfg.best_metric == "auto" else self.cfg.best_metric
@@ -83,6 +86,8 @@ class PeriodicEvaluation:
         record = {"step": step, "epoch": epoch, "split": self.split.name, "seconds": round(time.perf_counter() - t0, 2),
                   **scores, "metric": name, "value": value, "best": improved, "warnings": warnings}
         append_eval(self.run_dir, record)
+        if loggers is not None:
+            loggers.scalars({f"eval/{k}": float(v) for k, v in scores.items() if isinstance(v, (int, float))}, step)
         for warning in warnings:
             logger.warning("epoch %d: %s", epoch, warning)
         note = " (best so far)" if improved else "" if self.split.is_validation else " (test split: logged only)"
