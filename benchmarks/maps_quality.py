@@ -32,7 +32,8 @@ from PIL import Image
 
 from cyclegan.config import build_config
 from cyclegan.data.image_io import find_images, load_image
-from cyclegan.inference import load_generator, translate_paths
+from cyclegan.data.palette import load_palette, snap
+from cyclegan.inference import load_generator, load_translation, translate_paths
 from cyclegan.metrics.paired import paired_metrics
 from cyclegan.training.loop import train
 
@@ -64,6 +65,12 @@ def constant_images(colour: np.ndarray, test_a: Path, out: Path) -> Path:
 
 
 def train_and_translate(name: str, overrides: list[str], args: argparse.Namespace, work: Path) -> dict:
+    if args.preset:  # the preset's own budget and settings; only the seed and logging are set here
+        cfg = build_config(["maps_128", args.preset], [
+            f"train.seed={args.seed}", "data.num_workers=1", "train.log_every=100", "train.sample_every=1000000",
+            "train.checkpoint_every=1000000", "train.keep_epoch_checkpoints=0",
+            f"data.max_dataset_size={args.max_train if args.max_train else 'null'}", *overrides, *args.set])
+        return _train(name, cfg, args, work)
     cfg = build_config(["maps_128"], [
         f"model.ngf={args.ngf}", f"model.ndf={args.ngf}", "data.preprocess=crop", f"data.crop_size={args.crop}",
         f"optim.n_epochs={args.epochs[0]}", f"optim.n_epochs_decay={args.epochs[1]}", "data.num_workers=1",
@@ -71,15 +78,27 @@ def train_and_translate(name: str, overrides: list[str], args: argparse.Namespac
         f"train.low_precision_discriminators={args.low_precision_discriminators}",
         "train.log_every=100", "train.sample_every=1000000",
         "train.checkpoint_every=1000000", "train.keep_epoch_checkpoints=0",
-        f"data.max_dataset_size={args.max_train if args.max_train else 'null'}", *overrides,
+        f"data.max_dataset_size={args.max_train if args.max_train else 'null'}", *overrides, *args.set,
     ])
+    return _train(name, cfg, args, work)
+
+
+def _train(name: str, cfg, args: argparse.Namespace, work: Path) -> dict:
+    """Train, then translate testA with the run's generator (its EMA when trained with one) and, with
+    `--raw-weights-too`, with its raw weights as well."""
     run_dir = work / name.replace(" ", "_")
     t0 = time.perf_counter()
     progress = train(args.data, run_dir, cfg, progress=False)
     train_s = time.perf_counter() - t0
     out = work / f"{run_dir.name}_fake_B"
     translate_paths(load_generator(run_dir, "AtoB"), [args.data / "testA"], out, batch_size=8, progress=False)
-    return {"out": out, "train_s": train_s, "steps": progress.step}
+    result = {"out": out, "train_s": train_s, "steps": progress.step}
+    if args.raw_weights_too and cfg.train.ema:
+        raw = work / f"{run_dir.name}_raw_fake_B"
+        translate_paths(load_translation(run_dir, "AtoB", reverse=False, ema=False).generator, [args.data / "testA"],
+                        raw, batch_size=8, progress=False)
+        result["raw"] = raw
+    return result
 
 
 def main() -> None:
@@ -96,6 +115,13 @@ def main() -> None:
     ap.add_argument("--max-train", type=int, help="use only the first N training images (a quick smoke run)")
     ap.add_argument("--methods", nargs="+", default=list(METHODS), choices=list(METHODS))
     ap.add_argument("--work", type=Path, help="keep runs and outputs here (default: a temporary folder)")
+    ap.add_argument("--preset", help="train with this preset's settings and budget (e.g. maps_128_fast) instead of "
+                    "--ngf/--crop/--epochs/--precision")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override (repeatable)")
+    ap.add_argument("--palette-colors", type=int, nargs="*", default=[], metavar="K",
+                    help="also score the translations snapped to K colours fitted to trainB (translate --palette)")
+    ap.add_argument("--raw-weights-too", action="store_true",
+                    help="with train.ema: also score the raw generator weights")
     ap.add_argument("--json", type=Path, default=Path("benchmarks/results/maps_quality.json"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -113,6 +139,17 @@ def main() -> None:
         for name in args.methods:
             outputs[name] = train_and_translate(name, METHODS[name], args, work)
             print(f"{name}: trained {outputs[name]['steps']} steps in {outputs[name]['train_s']:.0f} s", flush=True)
+            if "raw" in outputs[name]:
+                outputs[f"{name} (raw weights, no EMA)"] = {"out": outputs[name].pop("raw")}
+        trained = [n for n in outputs if n in args.methods or n.endswith("(raw weights, no EMA)")]
+        for k in args.palette_colors:  # fitted on the training maps only: unpaired, no test image involved
+            palette = load_palette(args.data / "trainB", k)
+            for name in trained:
+                snapped = work / f"{name.replace(' ', '_')}_palette{k}"
+                snapped.mkdir(parents=True, exist_ok=True)
+                for p in find_images(outputs[name]["out"]):
+                    Image.fromarray(snap(np.asarray(load_image(p)), palette)).save(snapped / f"{p.stem}.png")
+                outputs[f"{name} + palette {k}"] = {"out": snapped}
         for name, o in outputs.items():
             result = paired_metrics(o["out"], args.data / "testB", max_images=None)
             row = {"method": name, "images": result.count, **{k: result.means[k] for k in METRICS}}
@@ -132,7 +169,8 @@ def main() -> None:
     settings = {"ngf": args.ngf, "ndf": args.ngf, "crop": args.crop, "epochs": args.epochs, "seed": args.seed,
                 "precision": args.precision, "merge_passes": args.merge,
                 "low_precision_discriminators": args.low_precision_discriminators,
-                "generator": "resnet_6blocks", "data": str(args.data)}
+                "generator": "resnet_6blocks", "data": str(args.data), "preset": args.preset, "set": args.set,
+                "palette_colors": args.palette_colors}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"settings": settings, "machine": machine, "rows": rows}, indent=2) + "\n")
     print(f"\nwrote {args.json}")
