@@ -7,7 +7,7 @@ The Python API in one place:
     translate_paths(g, ["photos/"], "out/")                  # any size, names kept
 """
 
-__version__ = "0.2.0"  # the one place of the version (pyproject.toml reads it); CHANGELOG.md says what changed
+__version__ = "0.3.0"  # the one place of the version (pyproject.toml reads it); CHANGELOG.md says what changed
 
 from .lazy import lazy_exports
 
