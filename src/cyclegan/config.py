@@ -39,7 +39,7 @@ class ModelConfig:
     spectral_norm: bool = False  # spectral normalisation of every discriminator convolution (Miyato et al. 2018)
     init_type: str = "normal"  # normal | xavier | kaiming | orthogonal
     init_gain: float = 0.02
-    channels_a: int = 3  # 1 for grayscale domains
+    channels_a: int = 3  # 1 for grayscale domains; 2 to MAX_CHANNELS for multi-band TIFFs (docs/guides/bands.md)
     channels_b: int = 3
 
 
@@ -287,6 +287,7 @@ CHOICES = {
     "loss.r1_on": ("real", "mix"),
 }
 
+MAX_CHANNELS = 16  # the most bands a domain's images may have (model.channels_a / channels_b)
 DIFFAUGMENT_OPS = ("color", "translation", "cutout")  # nn.diffaugment.OPS
 LOGGERS = ("tensorboard", "wandb")  # train.loggers: training.loggers.LOGGERS
 EVAL_METRICS = ("l1", "psnr", "ssim", "rmse", "acc@5", "acc@10", "cycle_l1", "fid", "kid")
@@ -312,8 +313,14 @@ def validate(cfg: Config) -> None:
             section, key = dotted.split(".")
             if getattr(getattr(cfg, section), key) < minimum:
                 raise ConfigError(f"{dotted} must be at least {minimum}")
-    if cfg.model.channels_a not in (1, 3) or cfg.model.channels_b not in (1, 3):
-        raise ConfigError("model.channels_a / channels_b must be 1 (grayscale) or 3 (RGB)")
+    channels = (cfg.model.channels_a, cfg.model.channels_b)
+    if not all(1 <= c <= MAX_CHANNELS for c in channels):
+        raise ConfigError(f"model.channels_a / channels_b must be 1 (grayscale), 3 (RGB) or another band count up to "
+                          f"{MAX_CHANNELS} (multi-band TIFF), got {channels[0]} and {channels[1]}")
+    if any(c not in (1, 3) for c in channels) and (cfg.eval.every_epochs or cfg.eval.fid):
+        raise ConfigError("evaluation during training (eval.every_epochs, eval.fid) reads 1- or 3-channel images; "
+                          "set eval.every_epochs=0 and eval.fid=false for multi-band data, and score the translations "
+                          "with `cyclegan evaluate paired FAKE_DIR REAL_DIR`")
     if "crop" in cfg.data.preprocess and "resize" in cfg.data.preprocess and cfg.data.load_size < cfg.data.crop_size:
         raise ConfigError(
             f"data.load_size ({cfg.data.load_size}) must be >= data.crop_size ({cfg.data.crop_size})"

@@ -15,14 +15,15 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
 from cyclegan.config import DataConfig
-from cyclegan.data.image_io import DataError, files_by_pair_key, find_images, load_image
+from cyclegan.data.image_io import DataError, check_channels, files_by_pair_key, find_images, load_pixels
 from cyclegan.data.splits import Split
-from cyclegan.data.transforms import apply_transform, check_config, sample_params
-from cyclegan.data.unaligned import Key, first_readable, item_rng, parse_key
+from cyclegan.data.transforms import Picture, apply_transform, check_config, image_size, sample_params
+from cyclegan.data.unaligned import Key, check_channel_count, first_readable, item_rng, parse_key
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +46,17 @@ class AlignedDataset(Dataset):
         self.cfg, self.channels_a, self.channels_b = cfg, channels_a, channels_b
         self.max_skips = max(1, max_skips)
         self.bad: set[int] = set()
+        check_channel_count(channels_a, "channels_a")
+        check_channel_count(channels_b, "channels_b")
+        first_a, first_b = self.pairs[0]
+        if first_a == first_b:  # A|B side by side: one file of both domains' channels
+            if channels_a != channels_b and {channels_a, channels_b} != {1, 3}:
+                raise DataError(f"{first_a} holds A|B side by side, so both domains have its bands; set "
+                                f"model.channels_a and model.channels_b to one value (got {channels_a} and {channels_b})")
+            check_channels(first_a, self._side_by_side_channels, "model.channels_a", unreadable_ok=True)
+        else:  # a band-count mismatch fails here, not mid-epoch
+            check_channels(first_a, channels_a, "model.channels_a", unreadable_ok=True)
+            check_channels(first_b, channels_b, "model.channels_b", unreadable_ok=True)
 
     @classmethod
     def from_root(cls, dataroot: str | Path, cfg: DataConfig, phase: str = "train", *, holdout: Split | None = None,
@@ -75,20 +87,32 @@ class AlignedDataset(Dataset):
                            unpaired, folder_a, folder_b)
         return cls([(a[n], b[n]) for n in names], cfg, **kwargs)
 
+    @property
+    def _side_by_side_channels(self) -> int:
+        """The channels an A|B file is read with: RGB (grey halves are converted), else the bands."""
+        return 3 if {self.channels_a, self.channels_b} <= {1, 3} else self.channels_a
+
     def __len__(self) -> int:
         return len(self.pairs)
 
     def load_pair(self, index: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
         path_a, path_b = self.pairs[index]
+        img_a: Picture
+        img_b: Picture
         if path_a == path_b:  # A|B side by side
-            ab = load_image(path_a, 3)
-            w, h = ab.size
-            img_a, img_b = ab.crop((0, 0, w // 2, h)), ab.crop((w // 2, 0, w // 2 * 2, h))  # grey: converted below
+            ab = load_pixels(path_a, self._side_by_side_channels, setting="model.channels_a")
+            w, h = image_size(ab)
+            if isinstance(ab, np.ndarray):  # grey: converted below
+                img_a, img_b = ab[:, : w // 2], ab[:, w // 2 : w // 2 * 2]
+            else:
+                img_a, img_b = ab.crop((0, 0, w // 2, h)), ab.crop((w // 2, 0, w // 2 * 2, h))  # grey: converted below
         else:
-            img_a, img_b = load_image(path_a, self.channels_a), load_image(path_b, self.channels_b)
-        if img_a.size != img_b.size:
-            raise DataError(f"the pair {path_a.name} / {path_b.name} has two sizes ({img_a.size} and {img_b.size})")
-        params = sample_params(self.cfg, img_a.size, random.Random(seed))
+            img_a = load_pixels(path_a, self.channels_a, setting="model.channels_a")
+            img_b = load_pixels(path_b, self.channels_b, setting="model.channels_b")
+        if image_size(img_a) != image_size(img_b):
+            raise DataError(f"the pair {path_a.name} / {path_b.name} has two sizes ({image_size(img_a)} and "
+                            f"{image_size(img_b)})")
+        params = sample_params(self.cfg, image_size(img_a), random.Random(seed))
         return tuple(apply_transform(img, self.cfg, params, grayscale=c == 1)
                      for img, c in ((img_a, self.channels_a), (img_b, self.channels_b)))
 

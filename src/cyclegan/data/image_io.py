@@ -20,6 +20,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..atomic import atomic_write
+from .bands import PixelFormat, from_unit, is_tiff, luma, probe, read_bands, to_unit, write_bands
 from .files import IMG_EXTENSIONS, DataError, is_image_file  # noqa: F401  (defined without numpy/torch/PIL)
 
 logger = logging.getLogger(__name__)
@@ -205,6 +206,63 @@ def load_image(path: str | Path, channels: int = 3, *, exif_transpose: bool = Tr
     return out
 
 
+def channels_fit(fmt: PixelFormat, channels: int) -> bool:
+    """Whether a file of `fmt` can be read with `channels` channels (`load_pixels`)."""
+    if fmt.eight_bit and channels in (1, 3):
+        return True  # load_image converts every 8-bit mode to L or RGB
+    return fmt.channels == channels or {fmt.channels, channels} == {1, 3}
+
+
+def check_channels(path: str | Path, channels: int, setting: str = "model.channels_a / channels_b", *,
+                   unreadable_ok: bool = False) -> PixelFormat | None:
+    """The format of `path`, after checking that it can be read with `channels` channels.
+
+    `unreadable_ok`: a file that cannot be read gives None (a dataset checking its first image
+    before training leaves the error to the loader, which skips the file).
+
+    Raises:
+        DataError: it cannot (the message names the file, its bands and the `setting` to change), or
+            the file cannot be read.
+    """
+    try:
+        fmt = probe(path)
+    except DataError:
+        if unreadable_ok:
+            return None
+        raise
+    if not channels_fit(fmt, channels):
+        raise DataError(f"{path} has {fmt.channels} band{'s' * (fmt.channels != 1)} ({fmt.dtype}), but {setting} is "
+                        f"{channels}: set {setting} to {fmt.channels} for such images (docs/guides/bands.md)")
+    return fmt
+
+
+def load_pixels(path: str | Path, channels: int = 3, *, setting: str = "model.channels_a / channels_b"
+                ) -> Image.Image | np.ndarray:
+    """An image file as the transforms and translation take it.
+
+    An 8-bit file read with 1 or 3 channels is `load_image`'s PIL image (the official path, bit for
+    bit). A 16-bit, float or multi-band file (or any file read with another channel count) is its
+    (H, W, channels) samples in their own type (`bands.read_bands`): uint8, uint16 or float32 in
+    [0, 1]; one band is repeated for 3 channels, and 3 bands become one by PIL's luma weights.
+
+    Raises:
+        DataError: unreadable, or its band count does not give `channels` (`check_channels`).
+        lazy.MissingDependencyError: a 16-bit or multi-band TIFF, and no tifffile.
+    """
+    try:
+        fmt = check_channels(path, channels, setting)
+    except DataError:
+        if not is_tiff(path):
+            load_image(path, channels if channels in (1, 3) else 3)  # its more specific message, if it fails
+        raise
+    if fmt.eight_bit and channels in (1, 3):
+        return load_image(path, channels)
+    a = read_bands(path)
+    if a.shape[2] == 1 and channels == 3:
+        return np.repeat(a, 3, axis=2)
+    return luma(a) if a.shape[2] == 3 and channels == 1 else a
+
+
 def to_tensor(img: Image.Image) -> torch.Tensor:
     """PIL "L"/"RGB" image to a float32 (C, H, W) tensor in [-1, 1].
 
@@ -216,7 +274,14 @@ def to_tensor(img: Image.Image) -> torch.Tensor:
 
 
 def array_to_tensor(a: np.ndarray) -> torch.Tensor:
-    """uint8 (H, W) or (H, W, C) to float32 (C, H, W) in [-1, 1], as `to_tensor` (the array is copied)."""
+    """uint8 (H, W) or (H, W, C) to float32 (C, H, W) in [-1, 1], as `to_tensor` (the array is copied).
+
+    uint16 and float32 samples (`bands`) are scaled by their own range (65535, 1) instead.
+    """
+    if isinstance(a, np.ndarray) and a.dtype.name in ("uint16", "float32"):
+        u = to_unit(a)
+        u = u[:, :, None] if u.ndim == 2 else u
+        return torch.from_numpy(u).permute(2, 0, 1).contiguous().sub(0.5).div(0.5)
     a = np.array(a, dtype=np.uint8, copy=True)
     if a.ndim == 2:
         a = a[:, :, None]
@@ -248,15 +313,33 @@ def tensor_to_uint8(x: torch.Tensor | np.ndarray, *, rounding: bool = False) -> 
     return a[:, :, 0] if a.shape[2] == 1 else a
 
 
+def tensor_to_samples(x: torch.Tensor | np.ndarray, dtype: str = "uint8") -> np.ndarray:
+    """A (C, H, W) image in [-1, 1] to (H, W[, C]) samples of `dtype` (uint8, uint16, float32).
+
+    uint8 with 1 or 3 channels is `tensor_to_uint8` (the official truncation); every other case is
+    rounded to the nearest sample, so that an image read by `load_pixels` comes back unchanged.
+    """
+    if isinstance(x, torch.Tensor):
+        x = x.detach().cpu().float().numpy()
+    x = np.asarray(x, dtype=np.float32)
+    x = x[None] if x.ndim == 2 else x
+    if dtype == "uint8" and x.shape[0] in (1, 3):
+        return tensor_to_uint8(x)
+    a = from_unit((np.transpose(x, (1, 2, 0)) + 1) / 2.0, dtype)
+    return a[:, :, 0] if a.shape[2] == 1 else a
+
+
 def save_image(image: torch.Tensor | np.ndarray, path: str | Path, *, rounding: bool = False, **options: Any) -> Path:
     """Write a (C, H, W) image in [-1, 1] (see `tensor_to_uint8`) to `path`, atomically.
 
     A uint8 numpy array is taken as already converted, (H, W, 3) or (H, W), as the official
-    `tensor2im` passes arrays through. The format comes from the suffix (.png, .jpg, ...), with PIL's
+    `tensor2im` passes arrays through; uint16, float32 or multi-band arrays go to `bands.write_bands`. The format comes from the suffix (.png, .jpg, ...), with PIL's
     default settings as in the official `save_image` unless `options` (PIL save options such as
     `quality=95`) say otherwise. Parent folders are created.
     """
     path = Path(path)
+    if isinstance(image, np.ndarray) and (image.dtype != np.uint8 or image.ndim == 3 and image.shape[2] not in (1, 3)):
+        return write_bands(image, path)  # 16-bit, float or multi-band samples (`bands.output_suffix`)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise ValueError(f"cannot tell the image format of {path}; use a suffix such as .png or .jpg")

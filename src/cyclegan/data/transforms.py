@@ -7,6 +7,10 @@ On PIL images each step gives the same pixels as the torchvision transforms the 
 (torchvision's `Resize` calls `img.resize((w, h), BICUBIC)`, `Grayscale(1)` calls `img.convert('L')`,
 `RandomCrop` calls `img.crop`). The randomness is drawn from an explicit generator instead of the global
 `random`/`torch` state, so that a dataset item is a pure function of its key.
+
+16-bit, float and multi-band images (`image_io.load_pixels` gives them as (H, W, C) arrays) take the
+same steps on float tensors: the resize is `torch.nn.functional.interpolate(mode="bicubic",
+antialias=True)` (PIL's bicubic would need 8 bits), clamped to [0, 1]; crops and flips are exact.
 """
 
 from __future__ import annotations
@@ -16,15 +20,23 @@ from typing import TypedDict
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from PIL import Image
 
 from cyclegan.config import CHOICES, DataConfig
-from cyclegan.data.image_io import DataError, to_tensor
+from cyclegan.data.bands import luma
+from cyclegan.data.image_io import DataError, array_to_tensor, to_tensor
 
 PREPROCESS_MODES: tuple[str, ...] = CHOICES["data.preprocess"]
 POWER_BASE = 4  # the official `__make_power_2(img, base=4)` for preprocess = none
 
 Rng = random.Random | np.random.Generator
+Picture = Image.Image | np.ndarray  # a PIL image (8-bit path) or (H, W, C) samples (`load_pixels`)
+
+
+def image_size(img: Picture) -> tuple[int, int]:
+    """(w, h) of a PIL image or an (H, W[, C]) array."""
+    return img.size if isinstance(img, Image.Image) else (img.shape[1], img.shape[0])
 
 
 class TransformParams(TypedDict):
@@ -134,6 +146,35 @@ def resize(img: Image.Image, cfg: DataConfig) -> Image.Image:
     return img.resize((w, h), Image.BICUBIC)
 
 
+def _crop_box(cfg: DataConfig, params: TransformParams, w: int, h: int) -> tuple[int, int, int]:
+    """(x, y, side) of the crop in a resized image of w x h."""
+    x, y = params["crop_pos"]
+    c = cfg.crop_size
+    if x < 0 or y < 0 or x + c > w or y + c > h:
+        raise DataError(
+            f"crop {c}x{c} at {(x, y)} does not fit the {w}x{h} image; use "
+            "data.preprocess=resize_and_crop or a smaller data.crop_size"
+        )
+    return x, y, c
+
+
+def apply_array(a: np.ndarray, cfg: DataConfig, params: TransformParams, *, grayscale: bool = False) -> torch.Tensor:
+    """`apply_transform` of (H, W, C) samples on float tensors: float32 (C, H, W) in [-1, 1]."""
+    a = a[:, :, None] if a.ndim == 2 else a
+    if grayscale and a.shape[2] == 3:
+        a = luma(a)
+    x = array_to_tensor(a).add(1).div(2)  # (C, H, W) in [0, 1]
+    w, h = resized_size(cfg, image_size(a))
+    if (w, h) != image_size(a):
+        x = F.interpolate(x[None], size=(h, w), mode="bicubic", align_corners=False, antialias=True)[0].clamp(0, 1)
+    if "crop" in cfg.preprocess:
+        cx, cy, c = _crop_box(cfg, params, w, h)
+        x = x[:, cy : cy + c, cx : cx + c]
+    if params["flip"]:
+        x = x.flip(2)
+    return x.mul(2).sub(1).contiguous()
+
+
 def apply_pil(img: Image.Image, cfg: DataConfig, params: TransformParams, *, grayscale: bool = False) -> Image.Image:
     """Every step up to (not including) the tensor conversion; returns mode "L" or "RGB"."""
     if grayscale:
@@ -143,13 +184,7 @@ def apply_pil(img: Image.Image, cfg: DataConfig, params: TransformParams, *, gra
         img = img.convert("RGB")
     img = resize(img, cfg)
     if "crop" in cfg.preprocess:
-        x, y = params["crop_pos"]
-        c = cfg.crop_size
-        if x < 0 or y < 0 or x + c > img.width or y + c > img.height:
-            raise DataError(
-                f"crop {c}x{c} at {(x, y)} does not fit the {img.width}x{img.height} image; use "
-                "data.preprocess=resize_and_crop or a smaller data.crop_size"
-            )
+        x, y, c = _crop_box(cfg, params, img.width, img.height)
         img = img.crop((x, y, x + c, y + c))
     if params["flip"]:
         img = img.transpose(Image.FLIP_LEFT_RIGHT)
@@ -157,9 +192,15 @@ def apply_pil(img: Image.Image, cfg: DataConfig, params: TransformParams, *, gra
 
 
 def apply_transform(
-    img: Image.Image, cfg: DataConfig, params: TransformParams, *, grayscale: bool = False
+    img: Picture, cfg: DataConfig, params: TransformParams, *, grayscale: bool = False
 ) -> torch.Tensor:
-    """Preprocess `img` with fixed `params`; returns float32 (C, H, W) in [-1, 1], C = 1 if grayscale."""
+    """Preprocess `img` with fixed `params`; returns float32 (C, H, W) in [-1, 1], C = 1 if grayscale.
+
+    An array (`load_pixels`: 16-bit, float or multi-band samples) keeps its bands, except that
+    `grayscale` turns 3 into 1 by luma.
+    """
+    if isinstance(img, np.ndarray):
+        return apply_array(img, cfg, params, grayscale=grayscale)
     return to_tensor(apply_pil(img, cfg, params, grayscale=grayscale))
 
 
@@ -174,11 +215,11 @@ class Preprocess:
         self.cfg = cfg
         self.grayscale = grayscale
 
-    def __call__(self, img: Image.Image, rng: Rng) -> torch.Tensor:
-        return apply_transform(img, self.cfg, sample_params(self.cfg, img.size, rng), grayscale=self.grayscale)
+    def __call__(self, img: Picture, rng: Rng) -> torch.Tensor:
+        return apply_transform(img, self.cfg, sample_params(self.cfg, image_size(img), rng), grayscale=self.grayscale)
 
-    def eval(self, img: Image.Image) -> torch.Tensor:
-        return apply_transform(img, self.cfg, eval_params(self.cfg, img.size), grayscale=self.grayscale)
+    def eval(self, img: Picture) -> torch.Tensor:
+        return apply_transform(img, self.cfg, eval_params(self.cfg, image_size(img)), grayscale=self.grayscale)
 
     def __repr__(self) -> str:
         c = self.cfg

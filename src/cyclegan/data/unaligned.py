@@ -15,11 +15,12 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from cyclegan.config import DataConfig
-from cyclegan.data.image_io import DataError, find_images, load_image, to_tensor
+from cyclegan.config import MAX_CHANNELS, DataConfig
+from cyclegan.data.image_io import DataError, array_to_tensor, check_channels, find_images, load_pixels, to_tensor
 from cyclegan.data.splits import Split
 from cyclegan.data.transforms import Preprocess, check_config
 
@@ -58,6 +59,13 @@ def first_readable(
     raise DataError(give_up)
 
 
+def check_channel_count(channels: int, name: str = "channels") -> None:
+    """Raise ValueError unless 1 <= channels <= MAX_CHANNELS."""
+    if not 1 <= channels <= MAX_CHANNELS:
+        raise ValueError(f"{name} must be 1 (grayscale), 3 (RGB) or another band count up to {MAX_CHANNELS}, "
+                         f"got {channels}")
+
+
 def item_rng(index: int, seed: int) -> random.Random:
     """The generator of one item. Index and seed are both hashed in (str seeds go through SHA-512,
     the same in every process), so items sharing a seed still get independent crops and flips."""
@@ -68,9 +76,9 @@ class _Domain:
     """One domain's images and transform, with the bad files found so far (per process)."""
 
     def __init__(self, name: str, root: str | Path, cfg: DataConfig, channels: int, exclude: Collection[str] = ()) -> None:
-        if channels not in (1, 3):
-            raise ValueError(f"channels_{name.lower()} must be 1 (grayscale) or 3 (RGB), got {channels}")
+        check_channel_count(channels, f"channels_{name.lower()}")
         self.name = name
+        self.setting = f"model.channels_{name.lower()}"
         self.root = Path(root)
         self.channels = channels
         excluded = set(exclude)
@@ -80,12 +88,14 @@ class _Domain:
         self.paths = paths[: cfg.max_dataset_size] if cfg.max_dataset_size else paths
         self.transform = Preprocess(cfg, grayscale=channels == 1)
         self.bad: set[int] = set()
+        check_channels(self.paths[0], channels, self.setting, unreadable_ok=True)  # a band-count mismatch fails here, not mid-epoch
 
     def load(self, start: int, seed: int, max_skips: int) -> tuple[torch.Tensor, Path, int]:
         """Transformed image `start`, or the next readable one after it; also returns how many were skipped."""
         n = len(self.paths)
         image, i, skipped = first_readable(
-            lambda i: self.transform(load_image(self.paths[i], self.channels), random.Random(seed)), n, start,
+            lambda i: self.transform(load_pixels(self.paths[i], self.channels, setting=self.setting),
+                                     random.Random(seed)), n, start,
             bad=self.bad, max_skips=max_skips, label=lambda i: f"image {self.paths[i]} in domain {self.name}",
             give_up=f"too many unreadable images in {self.root}: {min(max_skips, n)} in a row from "
                     f"{self.paths[start]} could not be loaded or cropped (see the warnings above); fix or remove them",
@@ -105,7 +115,7 @@ class UnalignedDataset(Dataset):
     Args:
         root_a, root_b: folders of domain A and domain B images.
         cfg: preprocessing and sampling settings.
-        channels_a, channels_b: 3 for RGB, 1 for grayscale.
+        channels_a, channels_b: 3 for RGB, 1 for grayscale, another count for multi-band files.
         max_skips: consecutive bad images tolerated in a domain before raising DataError.
         holdout: images not to train on (the validation split held out of these folders).
     """
@@ -193,7 +203,7 @@ class ImageFolderDataset(Dataset):
 
     Args:
         paths_or_folder: a folder (searched recursively), one image file, or a list of image files.
-        channels: 3 for RGB, 1 for grayscale.
+        channels: 3 for RGB, 1 for grayscale, another count for multi-band files (`load_pixels`).
     """
 
     def __init__(
@@ -203,8 +213,7 @@ class ImageFolderDataset(Dataset):
         *,
         cfg: DataConfig | None = None,
     ) -> None:
-        if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 (grayscale) or 3 (RGB), got {channels}")
+        check_channel_count(channels)
         if isinstance(paths_or_folder, (str, Path)):
             p = Path(paths_or_folder)
             self.paths = [p] if p.is_file() else find_images(p)
@@ -220,6 +229,9 @@ class ImageFolderDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         path = self.paths[index]
-        img = load_image(path, self.channels)
-        image = to_tensor(img) if self.transform is None else self.transform.eval(img)
+        img = load_pixels(path, self.channels)
+        if self.transform is not None:
+            image = self.transform.eval(img)
+        else:
+            image = array_to_tensor(img) if isinstance(img, np.ndarray) else to_tensor(img)
         return {"image": image, "path": str(path)}

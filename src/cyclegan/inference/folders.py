@@ -22,7 +22,8 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from ..data.files import IMAGE_FORMATS
-from ..data.image_io import DataError, array_to_tensor, find_images, load_image, save_image, tensor_to_uint8
+from ..data.bands import output_suffix
+from ..data.image_io import DataError, array_to_tensor, find_images, load_pixels, save_image, tensor_to_samples
 from ..data.palette import snap
 from ..precision import autocast
 from ..report import write_results_page
@@ -88,8 +89,8 @@ def plan(inputs: Iterable[str | Path], out_dir: Path, *, suffix: str = ".png") -
 
 
 class _ImageFiles(Dataset):
-    """Decodes image `i` to uint8 (H, W[, C]) as `protocol` prepares it; an unreadable file gives its
-    error message instead."""
+    """Decodes image `i` to uint8 (H, W[, C]) as `protocol` prepares it (16-bit, float and multi-band
+    files: their samples, `load_pixels`); an unreadable file gives its error message instead."""
 
     def __init__(self, paths: Sequence[Path], channels: int, protocol: Protocol = FULL) -> None:
         self.paths, self.channels, self.protocol = list(paths), channels, protocol
@@ -99,8 +100,14 @@ class _ImageFiles(Dataset):
 
     def __getitem__(self, i: int) -> tuple[int, np.ndarray | None, str]:
         try:
-            return i, np.asarray(self.protocol.prepare(load_image(self.paths[i], self.channels))), ""
-        except DataError as e:
+            image = load_pixels(self.paths[i], self.channels, setting="the generator's input channels")
+            if isinstance(image, np.ndarray):
+                if self.protocol.size is not None:
+                    raise DataError(f"{self.paths[i]} is a 16-bit, float or multi-band image; the official protocol "
+                                    "resizes 8-bit images only: translate it with the full protocol")
+                return i, image, ""
+            return i, np.asarray(self.protocol.prepare(image)), ""
+        except (DataError, ImportError) as e:  # ImportError: a 16-bit TIFF without tifffile (the message says)
             return i, None, str(e)
 
 
@@ -141,7 +148,9 @@ def translate_paths(
     """Translate image files, folders (recursively) and video files into `out_dir`.
 
     Outputs keep the input's name with the suffix of `image_format` (PNG by default, lossless) and,
-    for folder inputs, the sub-folder relative to that folder. A file that cannot be read is logged
+    for folder inputs, the sub-folder relative to that folder. 16-bit, float and multi-band inputs
+    give outputs of their sample type; those that the format cannot hold are written as `.tif`
+    (docs/guides/bands.md). A file that cannot be read is logged
     as a warning and skipped; the others are still translated, and the failures are returned
     (deciding an exit status is the caller's business).
 
@@ -196,6 +205,7 @@ def translate_paths(
     if videos and palette is not None:
         raise ValueError(f"palette snapping applies to images; translate videos such as {videos[0][0]} without it")
     images = [(s, d) for s, d in todo if not is_video(s)]
+    sources = {s.resolve() for s, _ in todo}
     tiles = {"tile": tile, "overlap": tile_overlap, "stats_pixels": tile_stats_pixels or DEFAULT_STATS_PIXELS}
     done: dict[int, Path] = {}
     recs: dict[int, Path] = {}
@@ -207,13 +217,13 @@ def translate_paths(
     amp = autocast(generator_device(generator), precision)  # checks `precision` before any work
     with protocol.modes(generator, reconstructor):  # eval mode, or the official train mode
         for items in loader:
-            by_size: dict[tuple[int, ...], list[tuple[int, np.ndarray]]] = defaultdict(list)
+            by_size: dict[tuple[Any, ...], list[tuple[int, np.ndarray]]] = defaultdict(list)
             for i, array, error in items:
                 if array is None:
                     log.warning("skipping %s", error)
                     result.failed.append((images[i][0], error))
                 else:
-                    by_size[array.shape].append((i, array))
+                    by_size[(*array.shape, array.dtype.name)].append((i, array))
             for group in by_size.values():
                 try:
                     with amp, protocol.draws(generator):
@@ -229,11 +239,12 @@ def translate_paths(
                 for i, fake in translated:
                     if palette is not None:
                         fake = snap(fake, palette)
-                    done[i] = save_image(fake, images[i][1], **options)
+                    done[i] = save_image(fake, _output_path(fake, images[i], sources), **options)
                     if page and reconstructor is not None:
                         with amp, protocol.draws(reconstructor):
                             rec = _translate_group(reconstructor, [(i, fake)], tiles)[0][1]
-                        recs[i] = save_image(rec, out_dir / "reconstructed" / images[i][1].relative_to(out_dir), **options)
+                        planned = out_dir / "reconstructed" / images[i][1].relative_to(out_dir)
+                        recs[i] = save_image(rec, _output_path(rec, (images[i][0], planned), sources), **options)
             bar.update(len(items))
     bar.close()
     result.written = [done[i] for i in sorted(done)]
@@ -252,6 +263,20 @@ def translate_paths(
     return result
 
 
+def _output_path(fake: np.ndarray, item: tuple[Path, Path], sources: set[Path]) -> Path:
+    """Where a translation goes: the planned file, or its .tif twin when the planned format cannot hold
+    the image's bit depth or band count (`bands.output_suffix`)."""
+    src, dst = item
+    suffix = output_suffix(fake, dst.suffix.lower())
+    if suffix == dst.suffix.lower():
+        return dst
+    dst = dst.with_suffix(suffix)
+    if dst.resolve() in sources:
+        raise ValueError(f"the output {dst} for {src} would overwrite an input; choose another output folder")
+    log.info("writing %s as TIFF: %s cannot hold its %s samples", dst, item[1].suffix, fake.dtype)
+    return dst
+
+
 def is_out_of_memory(e: BaseException) -> bool:
     """Whether an exception is an allocation failure (CPU or GPU)."""
     text = str(e).lower()
@@ -262,13 +287,15 @@ def is_out_of_memory(e: BaseException) -> bool:
 def _translate_group(
     generator: nn.Module, group: list[tuple[int, np.ndarray]], tiles: dict[str, Any]
 ) -> list[tuple[int, np.ndarray]]:
-    """Translate same-sized uint8 images: tiled one by one if larger than `tiles["tile"]`, else as one batch."""
+    """Translate images of one size and sample type: tiled one by one if larger than `tiles["tile"]`, else
+    as one batch; the outputs have the inputs' sample type."""
     h, w = group[0][1].shape[:2]
     if tiles["tile"] is not None and max(h, w) > tiles["tile"]:
         return [(i, translate_tiled(generator, a, **tiles)) for i, a in group]
     x = torch.stack([array_to_tensor(a) for _, a in group])  # (B, C, H, W)
     y = translate_tensor(generator, x).float().cpu()
-    return [(i, tensor_to_uint8(y[k])) for k, (i, _) in enumerate(group)]
+    dtype = group[0][1].dtype.name
+    return [(i, tensor_to_samples(y[k], dtype)) for k, (i, _) in enumerate(group)]
 
 
 def _write_page(out_dir: Path, rows: list[dict[str, Any]], *, reconstruction: bool) -> Path:

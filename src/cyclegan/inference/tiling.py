@@ -35,7 +35,7 @@ from PIL import Image
 from torch import nn
 from tqdm import tqdm
 
-from ..data.image_io import array_to_tensor, tensor_to_uint8
+from ..data.image_io import array_to_tensor, tensor_to_samples
 from .translate import generator_device, padded_side, translate_tensor
 
 DEFAULT_STATS_PIXELS = 1024 * 1024  # stats pass size: exact up to 1 MP, estimated above
@@ -50,7 +50,7 @@ def instance_norm_stats(
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """(mean, var) of the input of every InstanceNorm layer, each (1, C, 1, 1), for the whole `image`.
 
-    `image` is uint8 (H, W[, C]). Up to `max_pixels` pixels the whole image goes through the
+    `image` is uint8 (H, W[, C]) (or `data.bands` samples). Up to `max_pixels` pixels the whole image goes through the
     generator once and the statistics are exact. Above, the image is first downscaled (PIL bicubic,
     which antialiases) to about `max_pixels`: an estimate (fine texture is smoothed away, which
     shifts the feature variances), but one shared by all tiles, so they still agree at their borders.
@@ -64,7 +64,12 @@ def instance_norm_stats(
     if h * w > max_pixels:
         scale = math.sqrt(max_pixels / (h * w))
         size = (max(1, round(w * scale)), max(1, round(h * scale)))
-        image = np.asarray(Image.fromarray(image.squeeze()).resize(size, Image.BICUBIC))
+        if image.dtype == np.uint8 and (image.ndim == 2 or image.shape[2] in (1, 3)):
+            image = np.asarray(Image.fromarray(image.squeeze()).resize(size, Image.BICUBIC))
+        else:  # 16-bit or multi-band samples: the same antialiased bicubic on floats
+            x = torch.nn.functional.interpolate(array_to_tensor(image)[None], size=size[::-1], mode="bicubic",
+                                                antialias=True, align_corners=False).clamp(-1, 1)
+            return _stats_of_batch(generator, x, norms)
     return _stats_of_batch(generator, array_to_tensor(image)[None], norms)
 
 
@@ -157,7 +162,9 @@ def translate_tiled(
     progress: bool = False,
     cancel: threading.Event | None = None,
 ) -> np.ndarray:
-    """Translate a uint8 image (H, W) or (H, W, C) tile by tile; returns uint8 (H, W[, 3]).
+    """Translate an image (H, W) or (H, W, C) tile by tile; returns (H, W[, C_out]) of its sample type.
+
+    uint8 is the usual case; uint16 and float32 samples (`data.bands`) come back in their own type.
 
     Args:
         tile: tile side in pixels (rounded up to the generator's size multiple). Memory grows with
@@ -169,8 +176,10 @@ def translate_tiled(
         cancel: when set (by another thread: a client that left, a time limit), the translation
             stops before its next tile with `TranslationCancelled`.
     """
-    if image.dtype != np.uint8 or image.ndim not in (2, 3):
-        raise ValueError(f"expected a uint8 (H, W) or (H, W, C) image, got {image.dtype} {image.shape}")
+    if image.dtype.name not in ("uint8", "uint16", "float32") or image.ndim not in (2, 3):
+        raise ValueError(f"expected a uint8, uint16 or float32 (H, W) or (H, W, C) image, got {image.dtype} "
+                         f"{image.shape}")
+    dtype = image.dtype.name
     multiple = int(getattr(generator, "size_multiple", 1))
     tile = padded_side(tile, multiple)
     overlap = min(max(128, tile // 4), tile // 2) if overlap is None else overlap
@@ -178,7 +187,7 @@ def translate_tiled(
         raise ValueError(f"tile overlap must be in [0, tile) = [0, {tile}), got {overlap}")
     h, w = image.shape[:2]
     if h <= tile and w <= tile:
-        return tensor_to_uint8(translate_tensor(generator, array_to_tensor(image)))
+        return tensor_to_samples(translate_tensor(generator, array_to_tensor(image)), dtype)
 
     th, tw = min(tile, h), min(tile, w)
     ys, xs = tile_starts(h, th, overlap), tile_starts(w, tw, overlap)
@@ -198,7 +207,7 @@ def translate_tiled(
                 y = translate_tensor(generator, x).float().cpu()  # (C_out, th, tw)
                 if band is None:
                     band = torch.zeros(y.shape[0], th, w)
-                    out = np.zeros((h, w, 3) if y.shape[0] == 3 else (h, w), np.uint8)
+                    out = np.zeros((h, w, y.shape[0]) if y.shape[0] > 1 else (h, w), dtype)
                 if y0 + th > band_start + band.shape[1]:  # extend the band down to this tile row
                     extra = y0 + th - band_start - band.shape[1]
                     band = torch.cat([band, torch.zeros(band.shape[0], extra, w)], dim=1)
@@ -206,7 +215,7 @@ def translate_tiled(
                 band[:, y0 - band_start : y0 - band_start + th, x0 : x0 + tw] += y * weight
                 bar.update(1)
             done = ys[r + 1] if r + 1 < len(ys) else h  # rows no later tile row touches
-            out[band_start:done] = tensor_to_uint8(band[:, : done - band_start])
+            out[band_start:done] = tensor_to_samples(band[:, : done - band_start], dtype)
             band, band_start = band[:, done - band_start :], done
     bar.close()
     return out

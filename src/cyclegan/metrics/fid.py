@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from PIL import Image
 from scipy import linalg
 
+from ..data.bands import is_tiff, probe
 from .inception import resize_input
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,15 @@ def _image_files(images: PathLike | Sequence[PathLike]) -> list[Path]:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    """(H, W, 3) uint8, as pytorch-fid reads a file: `Image.open(path).convert("RGB")`, no EXIF rotation."""
+    """(H, W, 3) uint8, as pytorch-fid reads a file: `Image.open(path).convert("RGB")`, no EXIF rotation.
+
+    16-bit, float and multi-band TIFF files are refused: the Inception network takes 8-bit RGB.
+    """
+    fmt = probe(path)
+    if not fmt.eight_bit or is_tiff(path) and fmt.channels not in (1, 3):
+        raise ValueError(f"{path} is a {fmt.channels}-band {fmt.dtype} image; FID and KID compare 8-bit RGB (or grey) "
+                         "images, as the Inception network was trained on: use the paired metrics for 16-bit and "
+                         "multi-band images, or convert them to 8 bits")
     try:
         with Image.open(path) as img:
             return np.array(img.convert("RGB"), dtype=np.uint8)  # a writable copy, as ToTensor makes

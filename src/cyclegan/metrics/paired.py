@@ -15,6 +15,10 @@ Per image, on uint8 pixels (0-255):
   largest absolute channel difference is below δ (δ = 5 as that script; δ = 10 as well).
 
 Scores are averaged over images (the protocol's RMSE is a mean of per-image RMSEs).
+
+16-bit, float and multi-band pairs (`data.bands`) are scored on their samples scaled to [0, 255]
+floats (uint16 / 65535 * 255), so the scores keep their 8-bit units and meaning; the maps protocol
+(8-bit RGB by definition) is left out for them.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 
 from ..atomic import atomic_write_text
-from ..data.image_io import files_by_pair_key, image_name, load_image, pair_key, pair_up
+from ..data.bands import is_tiff, probe, read_bands, to_unit
+from ..data.image_io import DataError, files_by_pair_key, image_name, load_image, pair_key, pair_up
 
 PSNR_MAX = 100.0  # dB reported for identical images (MSE 0), so means and JSON stay finite
 MAPS_SIZE = 256
@@ -188,7 +193,7 @@ def paired_metrics(
     """Score each image of `fake_dir` against the image of `real_dir` it pairs with (`pair_key`).
 
     A fake image of another size than its reference is resized to the reference's size (bilinear)
-    for L1/PSNR/SSIM; the maps protocol resizes both to 256x256 anyway. `maps=False` skips the maps
+    for L1/PSNR/SSIM (8-bit pairs only: 16-bit and multi-band pairs must match, module docstring); the maps protocol resizes both to 256x256 anyway. `maps=False` skips the maps
     protocol (it is always skipped for grayscale, `channels=1`).
 
     Raises:
@@ -201,6 +206,10 @@ def paired_metrics(
         missing = sorted(image_name(r, Path(real_dir)) for k, r in files_by_pair_key(real_dir).items() if k not in scored)
     per_image = {}
     for fake, real in pairs:
+        samples = _high_depth_pair(fake, real)
+        if samples is not None:
+            per_image[image_name(real, Path(real_dir))] = image_scores(*samples, maps=False)
+            continue
         real_img = load_image(real, channels)
         fake_img = load_image(fake, channels)
         if fake_img.size != real_img.size:
@@ -208,6 +217,19 @@ def paired_metrics(
         name = image_name(real, Path(real_dir))
         per_image[name] = image_scores(np.asarray(fake_img), np.asarray(real_img), maps=maps and channels == 3)
     return PairedResult(mean_scores(per_image.values()), per_image, unmatched=unmatched, missing=missing)
+
+
+def _high_depth_pair(fake: Path, real: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """Both images as (H, W, C) floats in [0, 255] when either is 16-bit, float or a TIFF of other than
+    1 or 3 bands; None for the 8-bit pairs that `load_image` reads."""
+    formats = [(probe(p), p) for p in (fake, real)]
+    if all(f.eight_bit and (f.channels in (1, 3) or not is_tiff(p)) for f, p in formats):
+        return None
+    a, b = (to_unit(read_bands(p)).astype(np.float64) * 255.0 for p in (fake, real))
+    if a.shape != b.shape:
+        raise DataError(f"{fake} (shape {a.shape}) and {real} (shape {b.shape}) differ: 16-bit and multi-band "
+                        "pairs are scored at one size and band count")
+    return a, b
 
 
 def mean_scores(scores: Iterable[Mapping[str, float]]) -> dict[str, float]:

@@ -62,9 +62,9 @@ def save_sample_grid(path: Path, real_a: torch.Tensor, real_b: torch.Tensor, t: 
     """Write real_a | fake_b | rec_a over real_b | fake_a | rec_b (first image of the batch; a method
     without fake_a or the cycle images leaves them out) and return the grid, (3, H, W) in [-1, 1]."""
 
-    def rgb(x: torch.Tensor) -> torch.Tensor:
+    def rgb(x: torch.Tensor) -> torch.Tensor:  # grey as RGB; multi-band images show their first three bands
         x = x[0].detach().float().cpu()
-        return x.expand(3, -1, -1) if x.shape[0] == 1 else x
+        return x[:3] if x.shape[0] >= 3 else x[:1].expand(3, -1, -1)
 
     top = torch.cat([rgb(x) for x in (real_a, t.fake_b, t.rec_a) if x is not None], dim=2)
     bottom = torch.cat([rgb(x) for x in (real_b, t.fake_a, t.rec_b) if x is not None], dim=2)
