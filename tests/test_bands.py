@@ -133,13 +133,22 @@ def test_eight_bit_default_path_is_unchanged(tmp_path):
     assert output_suffix(tensor_to_samples(x, "uint8"), ".png") == ".png"
 
 
-def test_missing_tifffile_gives_one_message_naming_the_extra(tmp_path, monkeypatch):
+def test_missing_tifffile_gives_one_message_naming_the_extra(tmp_path, monkeypatch, capsys):
     write_tiff(tmp_path / "b.tif", bands(), planarconfig="contig")
+    for d in ("trainA", "trainB"):
+        write_tiff(tmp_path / "data" / d / "0.tif", bands(), planarconfig="contig")
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "rgb.tif")
     monkeypatch.setitem(sys.modules, "tifffile", None)  # import tifffile now fails
     with pytest.raises(MissingDependencyError, match=r'pip install "cyclegan\[tiff\]"'):
         load_pixels(tmp_path / "b.tif", 4)
     assert load_pixels(tmp_path / "rgb.tif", 3).size == (8, 8)  # 8-bit TIFF: PIL, as before
+    (tmp_path / "bad.tif").write_bytes(b"garbage")
+    with pytest.raises(DataError, match=r'cannot read .*bad\.tif.*pip install "cyclegan\[tiff\]"'):
+        load_pixels(tmp_path / "bad.tif", 3)  # a DataError: the dataset skips it, as any unreadable file
+    assert main(["train", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run"), "--set", "model.channels_a=4",
+                 "--set", "model.channels_b=4", "--max-steps", "1", "--no-progress"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("cyclegan: error:") and 'pip install "cyclegan[tiff]"' in err and err.count("\n") == 0
 
 
 def test_config_accepts_band_counts_and_refuses_what_cannot_work():
@@ -192,3 +201,27 @@ def test_train_and_translate_four_band_sixteen_bit_tiffs_via_cli(tmp_path, capsy
     assert res.returncode == 0, res.stderr
     out = tifffile.imread(tmp_path / "out" / "0.tif")
     assert out.dtype == np.uint16 and out.shape == (36, 40, 4)
+
+
+def test_serve_refuses_multi_band_models_with_a_clear_message(monkeypatch):
+    from cyclegan.nn import with_channels
+    from cyclegan.serve.sources import Loaded, ModelCache, Source
+
+    cache = ModelCache()
+    net = with_channels(torch.nn.Conv2d(4, 4, 1), 4, 4)
+    monkeypatch.setattr(cache, "get", lambda source: Loaded({"AtoB": net}, {}))
+    with pytest.raises(ValueError, match="translates 4-band images; the web app takes grey or RGB"):
+        cache.channels(Source("r", "run r", "run", "r"), "AtoB")
+
+
+def test_paired_datasets_of_four_band_tiffs_share_crops(tmp_path):
+    from cyclegan.data import AlignedDataset
+
+    b = bands(24, 24)
+    write_tiff(tmp_path / "trainA" / "0.tif", b, planarconfig="contig")
+    write_tiff(tmp_path / "trainB" / "0.tif", b, planarconfig="contig")
+    ds = AlignedDataset.from_root(tmp_path, DataConfig(load_size=24, crop_size=16), channels_a=4, channels_b=4)
+    item = ds[0]
+    assert item["a"].shape == (4, 16, 16) and torch.equal(item["a"], item["b"])  # same crop and flip
+    with pytest.raises(DataError, match="model.channels_b is 3"):
+        AlignedDataset.from_root(tmp_path, DataConfig(load_size=24, crop_size=16), channels_a=4)

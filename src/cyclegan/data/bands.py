@@ -93,13 +93,25 @@ def _probe_tiff_with_pil(path: Path) -> PixelFormat:
         with Image.open(path) as img:
             bits = img.tag_v2.get(258, (8,))  # BitsPerSample
             mode, bands = img.mode, len(img.getbands())
-    except (OSError, UnidentifiedImageError, ValueError):
-        _tifffile(path)  # PIL cannot read it: tifffile may; without it, the error names the extra
-        raise
+    except (OSError, UnidentifiedImageError, ValueError) as e:
+        if _has_tiff_signature(path):
+            _tifffile(path)  # a TIFF that PIL cannot decode (e.g. 4 bands of 16 bits): raises, naming the extra
+        raise DataError(f"cannot read {path} ({type(e).__name__}: {e}); it is not a TIFF that can be read "
+                        f"(16-bit and multi-band TIFFs need the tifffile package: {INSTALL_HINT})") from None
     bits = bits if isinstance(bits, tuple) else (bits,)
     if max(bits) > 8 or mode in _PIL_16BIT or mode == "F":
         _tifffile(path)  # raises: without tifffile the file would be read at 8 bits or not at all
     return PixelFormat("uint8", bands)
+
+
+def _has_tiff_signature(path: Path) -> bool:
+    """Whether the file starts like a TIFF or BigTIFF (byte order mark, then 42 or 43)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+    except OSError:
+        return False
+    return head in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+")
 
 
 def _format_of(dtype: np.dtype, path: Path, channels: int | None = None) -> PixelFormat:
@@ -132,7 +144,13 @@ def _read_tiff(path: Path, *, samples: bool) -> tuple[PixelFormat, np.ndarray | 
     try:
         with tifffile.TiffFile(path) as tif:
             series = tif.series[0]
-            (h, w, c), bands_first = _layout(tuple(series.shape), series.axes, path)
+            try:
+                (h, w, c), bands_first = _layout(tuple(series.shape), series.axes, path)
+            except DataError:
+                if samples or series.dtype != np.uint8:
+                    raise
+                # An 8-bit stack of pages: PIL reads its first page on the 8-bit path, as it always did.
+                return PixelFormat("uint8", tif.pages[0].samplesperpixel), None
             fmt = _format_of(series.dtype, path, c)
             if c > MAX_CHANNELS:
                 raise DataError(f"{path} has {c} bands; at most {MAX_CHANNELS} are read (is it a stack of images?)")

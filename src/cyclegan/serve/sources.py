@@ -179,7 +179,11 @@ class ModelCache:
         generators = self.get(source).generators
         if direction not in generators:
             raise ValueError(f"{source.label} translates {' and '.join(generators)} only, not {direction}")
-        return generator_channels(generators[direction])[0]
+        channels = generator_channels(generators[direction])[0]
+        if channels not in (1, 3):  # the web app is 8-bit grey or RGB in, PNG out (docs/guides/bands.md)
+            raise ValueError(f"{source.label} translates {channels}-band images; the web app takes grey or RGB "
+                             "uploads only: translate multi-band TIFFs with `cyclegan translate`")
+        return channels
 
 
 def test_images(folders: dict[str, Path]) -> list[str]:
