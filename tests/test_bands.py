@@ -225,3 +225,29 @@ def test_paired_datasets_of_four_band_tiffs_share_crops(tmp_path):
     assert item["a"].shape == (4, 16, 16) and torch.equal(item["a"], item["b"])  # same crop and flip
     with pytest.raises(DataError, match="model.channels_b is 3"):
         AlignedDataset.from_root(tmp_path, DataConfig(load_size=24, crop_size=16), channels_a=4)
+
+
+@pytest.mark.parametrize("tile", [None, 16])
+def test_translate_keeps_bit_depth_and_bands_through_an_identity_generator(tmp_path, tile):
+    from cyclegan.inference import translate_paths
+    from cyclegan.nn import with_channels
+
+    def identity(c: int) -> torch.nn.Module:
+        conv = torch.nn.Conv2d(c, c, 1)
+        with torch.no_grad():
+            conv.weight.copy_(torch.eye(c)[:, :, None, None])
+            conv.bias.zero_()
+        return with_channels(conv, c, c)
+
+    g = (np.arange(40 * 36, dtype=np.uint16).reshape(36, 40) * 45)
+    Image.fromarray(g).save(tmp_path / "g.png")
+    report = translate_paths(identity(1), [tmp_path / "g.png"], tmp_path / "out1", tile=tile, progress=False)
+    assert [p.name for p in report.written] == ["g.png"]
+    with Image.open(report.written[0]) as im:
+        assert im.mode.startswith("I;16") and np.array_equal(np.asarray(im), g)
+    b = bands(36, 40)
+    write_tiff(tmp_path / "b.tif", b, planarconfig="contig")
+    report = translate_paths(identity(4), [tmp_path / "b.tif"], tmp_path / "out4", image_format="jpg", tile=tile,
+                             progress=False)
+    assert [p.name for p in report.written] == ["b.tif"]  # jpg cannot hold 4 bands of 16 bits
+    assert np.array_equal(tifffile.imread(report.written[0]), b)
