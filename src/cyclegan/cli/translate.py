@@ -36,8 +36,9 @@ def add_translate(sub: argparse._SubParsersAction) -> None:
     add_out(p, "output folder (same names and sub-folders)")
     add_direction(p, default=None, help="which of a run's two generators: AtoB (default) or BtoA; a one-way run's "
                   "default is the direction it learned")
-    p.add_argument("--format", default="png", choices=list(IMAGE_FORMATS), help="output image format (default png, lossless); 16-bit and multi-band outputs that it cannot hold are "
-                   "written as .tif (docs/guides/bands.md)")
+    p.add_argument("--format", default="png", choices=list(IMAGE_FORMATS),
+                   help="output image format (default png, lossless); 16-bit and multi-band outputs that it cannot "
+                   "hold are written as .tif (docs/guides/bands.md)")
     p.add_argument("--quality", type=int, metavar="Q", help="jpg/webp quality 1-100 (default 95)")
     add_tile(p)
     p.add_argument("--tile-overlap", type=int, metavar="PX", help="overlap of neighbouring tiles (default max(128, SIZE/4))")

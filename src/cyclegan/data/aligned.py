@@ -52,7 +52,8 @@ class AlignedDataset(Dataset):
         if first_a == first_b:  # A|B side by side: one file of both domains' channels
             if channels_a != channels_b and {channels_a, channels_b} != {1, 3}:
                 raise DataError(f"{first_a} holds A|B side by side, so both domains have its bands; set "
-                                f"model.channels_a and model.channels_b to one value (got {channels_a} and {channels_b})")
+                                f"model.channels_a and model.channels_b to one value (got {channels_a} and "
+                                f"{channels_b})")
             check_channels(first_a, self._side_by_side_channels, "model.channels_a", unreadable_ok=True)
         else:  # a band-count mismatch fails here, not mid-epoch
             check_channels(first_a, channels_a, "model.channels_a", unreadable_ok=True)

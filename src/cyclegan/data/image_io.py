@@ -333,9 +333,10 @@ def save_image(image: torch.Tensor | np.ndarray, path: str | Path, *, rounding: 
     """Write a (C, H, W) image in [-1, 1] (see `tensor_to_uint8`) to `path`, atomically.
 
     A uint8 numpy array is taken as already converted, (H, W, 3) or (H, W), as the official
-    `tensor2im` passes arrays through; uint16, float32 or multi-band arrays go to `bands.write_bands`. The format comes from the suffix (.png, .jpg, ...), with PIL's
-    default settings as in the official `save_image` unless `options` (PIL save options such as
-    `quality=95`) say otherwise. Parent folders are created.
+    `tensor2im` passes arrays through; uint16, float32 or multi-band arrays go to `bands.write_bands`.
+    The format comes from the suffix (.png, .jpg, ...), with PIL's default settings as in the
+    official `save_image` unless `options` (PIL save options such as `quality=95`) say otherwise.
+    Parent folders are created.
     """
     path = Path(path)
     if isinstance(image, np.ndarray) and (image.dtype != np.uint8 or image.ndim == 3 and image.shape[2] not in (1, 3)):

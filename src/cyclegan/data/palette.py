@@ -58,8 +58,8 @@ def load_palette(source: str | Path, colors: int = 8) -> np.ndarray:
 def snap(image: np.ndarray, palette: np.ndarray, *, chunk: int = 1 << 16) -> np.ndarray:
     """Every pixel of a uint8 (H, W, 3) image replaced by its nearest palette colour (squared
     Euclidean distance in RGB, ties to the first; no dithering), `chunk` pixels at a time."""
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise DataError(f"palette snapping needs RGB images, got shape {image.shape}")
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise DataError(f"palette snapping needs 8-bit RGB images, got {image.dtype} of shape {image.shape}")
     colours = np.asarray(palette, dtype=np.int32).reshape(-1, 3)
     flat = image.reshape(-1, 3)
     out = np.empty_like(flat)

@@ -88,7 +88,8 @@ class _Domain:
         self.paths = paths[: cfg.max_dataset_size] if cfg.max_dataset_size else paths
         self.transform = Preprocess(cfg, grayscale=channels == 1)
         self.bad: set[int] = set()
-        check_channels(self.paths[0], channels, self.setting, unreadable_ok=True)  # a band-count mismatch fails here, not mid-epoch
+        # A band-count mismatch fails here, before training, not mid-epoch.
+        check_channels(self.paths[0], channels, self.setting, unreadable_ok=True)
 
     def load(self, start: int, seed: int, max_skips: int) -> tuple[torch.Tensor, Path, int]:
         """Transformed image `start`, or the next readable one after it; also returns how many were skipped."""

@@ -193,7 +193,8 @@ def paired_metrics(
     """Score each image of `fake_dir` against the image of `real_dir` it pairs with (`pair_key`).
 
     A fake image of another size than its reference is resized to the reference's size (bilinear)
-    for L1/PSNR/SSIM (8-bit pairs only: 16-bit and multi-band pairs must match, module docstring); the maps protocol resizes both to 256x256 anyway. `maps=False` skips the maps
+    for L1/PSNR/SSIM (8-bit pairs only: 16-bit and multi-band pairs must match, see the module
+    docstring); the maps protocol resizes both to 256x256 anyway. `maps=False` skips the maps
     protocol (it is always skipped for grayscale, `channels=1`).
 
     Raises:
