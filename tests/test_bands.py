@@ -251,3 +251,15 @@ def test_translate_keeps_bit_depth_and_bands_through_an_identity_generator(tmp_p
                              progress=False)
     assert [p.name for p in report.written] == ["b.tif"]  # jpg cannot hold 4 bands of 16 bits
     assert np.array_equal(tifffile.imread(report.written[0]), b)
+
+
+def test_evaluating_a_multi_band_model_points_to_evaluate_paired(tmp_path):
+    from cyclegan.data.splits import Split
+    from cyclegan.evaluation import evaluate_split
+
+    for d in ("A", "B"):
+        write_tiff(tmp_path / d / "0.tif", bands(), planarconfig="contig")
+    net = torch.nn.Conv2d(4, 4, 1)
+    with pytest.raises(ValueError, match="evaluate paired FAKE_DIR REAL_DIR"):
+        evaluate_split(net, net, Split.of_folders("test", tmp_path / "A", tmp_path / "B"), channels_a=4,
+                       channels_b=4)

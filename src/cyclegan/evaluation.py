@@ -108,6 +108,10 @@ def evaluate_split(
         palettes: per direction ("AtoB", "BtoA"), (K, 3) uint8 colours the outputs are snapped to
             before scoring (`data.palette`).
     """
+    if channels_a not in (1, 3) or channels_b not in (1, 3):  # docs/guides/bands.md
+        raise ValueError(f"evaluating a model reads 8-bit grey or RGB images; this one has {channels_a} and {channels_b} "
+                         "channels: translate the test images with `cyclegan translate` and score them with "
+                         "`cyclegan evaluate paired FAKE_DIR REAL_DIR`")
     files_a, files_b = (files[:max_images] if max_images else files for files in (split.files_a, split.files_b))
     out: Scores = {}
     for direction, gen, rec, source_dir, sources, ref_dir, all_refs, refs, cin, cout in (
