@@ -24,9 +24,8 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).parent))
-from train_speed import build_step, cpu_name, sync  # noqa: E402
+from train_speed import cpu_name, sync, warm_step  # noqa: E402
 
-from cyclegan.device import resolve_device  # noqa: E402
 
 CLASSES = [  # (class, pattern on the operator name), first match wins
     ("convolutions", r"conv"),
@@ -64,15 +63,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=12, help="also list the N most expensive operators")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
-    device = resolve_device(args.device)
-    shape = (args.batch_size, 3, args.size, args.size)
-    real_a, real_b = torch.rand(shape, device=device) * 2 - 1, torch.rand(shape, device=device) * 2 - 1
-    step, gflop, _ = build_step(args, device, real_a, real_b, method=args.method, precision=args.precision,
-                                merge=args.merge, low_precision_discriminators=args.low_precision_discriminators,
-                                compile=args.compile)
-    for _ in range(args.warmup):
-        step()
-    sync(device)
+    device, step, gflop, _ = warm_step(args)
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
     with profile(activities=activities) as prof:
         t0 = time.perf_counter()

@@ -34,6 +34,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -189,7 +190,9 @@ def run_paired(args: argparse.Namespace) -> dict:
     }
 
 
-def run_one(args: argparse.Namespace) -> dict:
+def warm_step(args: argparse.Namespace) -> tuple[torch.device, Callable[[], None], float, float | None]:
+    """The step `args` describe on random inputs, after `args.warmup` untimed runs: (device, step,
+    GFLOP per step, compile seconds)."""
     device = resolve_device(args.device)
     shape = (args.batch_size, 3, args.size, args.size)
     real_a, real_b = torch.rand(shape, device=device) * 2 - 1, torch.rand(shape, device=device) * 2 - 1
@@ -199,6 +202,11 @@ def run_one(args: argparse.Namespace) -> dict:
     for _ in range(args.warmup):
         step()
     sync(device)
+    return device, step, gflop, compile_s
+
+
+def run_one(args: argparse.Namespace) -> dict:
+    device, step, gflop, compile_s = warm_step(args)
     times = []
     for _ in range(args.iters):
         t0 = time.perf_counter()
