@@ -16,6 +16,7 @@ Keys are `<direction>.<metric>`, e.g. `AtoB.acc@5`, `BtoA.cycle_l1`, `AtoB.fid`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -227,10 +228,7 @@ def evaluate_checkpoint(
     chosen = evaluation_split(split, cfg, root, run_dir_of(source))
     model = method_from_checkpoint(ckpt, device)
     test_protocol = Protocol.named(protocol, crop_size=cfg.data.crop_size, eval_mode=eval_mode)
-    palettes = None
-    if palette_colors:
-        palettes = {"AtoB": load_palette(root / "trainB", palette_colors),
-                    "BtoA": load_palette(root / "trainA", palette_colors)}
+    palettes = _target_palettes(str(root), palette_colors) if palette_colors else None
     scores = evaluate_model(model, chosen, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b,
                             max_images=max_images, feature_model=feature_model, protocol=test_protocol,
                             palettes=palettes)
@@ -241,6 +239,13 @@ def evaluate_checkpoint(
     if palette_colors:
         info["palette"] = f"outputs snapped to {palette_colors} colours fitted to the target domain's training images"
     return scores, info
+
+
+@functools.lru_cache(maxsize=4)
+def _target_palettes(root: str, colors: int) -> dict[str, np.ndarray]:
+    """Each direction's palette, fitted to its target domain's training images; cached, since
+    `evaluate run` scores the final and the selected checkpoint of one run with the same palettes."""
+    return {"AtoB": load_palette(Path(root) / "trainB", colors), "BtoA": load_palette(Path(root) / "trainA", colors)}
 
 
 def selected_checkpoint(run_dir: str | Path) -> Path | None:
