@@ -13,11 +13,18 @@ linear decay) of 1096 steps. Every other setting is the paper's (LSGAN, λ = 10,
 pool 50, Adam 2e-4 / 0.5, batch 1).
 
     python3 benchmarks/maps_quality.py [--data ../shared/data/maps_128] [--epochs 1 1] [--ngf 32] [--crop 64]
+
+With `--work DIR`, a run already finished there is reused (only translated and scored again: e.g.
+with other `--palette-colors` / `--palette-median`). One JSON per seed; `--merge-seeds` makes one table of
+several (mean ± sample std, and each seed's value):
+
+    python3 benchmarks/maps_quality.py --merge-seeds seed0.json seed1.json seed2.json --json seeds.json
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import platform
@@ -84,21 +91,54 @@ def train_and_translate(name: str, overrides: list[str], args: argparse.Namespac
 
 
 def _train(name: str, cfg, args: argparse.Namespace, work: Path) -> dict:
-    """Train, then translate testA with the run's generator (its EMA when trained with one) and, with
-    `--raw-weights-too`, with its raw weights as well."""
+    """Train (or finish a run already in `work`), then translate testA with the run's generator (its
+    EMA when trained with one) and, with `--raw-weights-too`, with its raw weights as well."""
     run_dir = work / name.replace(" ", "_")
+    reuse = (run_dir / "checkpoints" / "latest.pt").exists()
     t0 = time.perf_counter()
-    progress = train(args.data, run_dir, cfg, progress=False)
+    progress = train(None if reuse else args.data, run_dir, cfg, resume=reuse, progress=False)
     train_s = time.perf_counter() - t0
     out = work / f"{run_dir.name}_fake_B"
-    translate_paths(load_generator(run_dir, "AtoB"), [args.data / "testA"], out, batch_size=8, progress=False)
-    result = {"out": out, "train_s": train_s, "steps": progress.step}
+    translate_paths(load_generator(run_dir, "AtoB"), [args.data / "testA"], out, batch_size=8, progress=False,
+                    skip_existing=reuse)
+    result = {"out": out, "steps": progress.step, "settings": _effective(cfg)}
+    if not reuse:  # a reused run's training time is in the JSON of the run that trained it
+        result["train_s"] = train_s
     if args.raw_weights_too and cfg.train.ema:
         raw = work / f"{run_dir.name}_raw_fake_B"
         translate_paths(load_translation(run_dir, "AtoB", reverse=False, ema=False).generator, [args.data / "testA"],
-                        raw, batch_size=8, progress=False)
+                        raw, batch_size=8, progress=False, skip_existing=reuse)
         result["raw"] = raw
     return result
+
+
+def _effective(cfg) -> dict:
+    """The settings that decide a run's quality, as the run used them (a preset's, not the defaults)."""
+    return {"generator": cfg.model.generator, "ngf": cfg.model.ngf, "ndf": cfg.model.ndf,
+            "crop": cfg.data.crop_size if cfg.data.preprocess != "none" else "whole image",
+            "epochs": [cfg.optim.n_epochs, cfg.optim.n_epochs_decay], "precision": cfg.train.precision,
+            "merge_passes": cfg.train.merge_passes, "compile": cfg.train.compile, "ema": cfg.train.ema,
+            "low_precision_discriminators": cfg.train.low_precision_discriminators}
+
+
+def merge_seeds(paths: list[Path]) -> dict:
+    """One table of several seeds' JSONs (same rows): each metric's mean, sample std and per-seed values."""
+    runs = [json.loads(p.read_text()) for p in paths]
+    seeds = [r["settings"]["seed"] for r in runs]
+    rows = []
+    for i, first in enumerate(runs[0]["rows"]):
+        same = [r["rows"][i] for r in runs]
+        if any(s["method"] != first["method"] for s in same):
+            sys.exit(f"the JSONs do not have the same rows (row {i}: {[s['method'] for s in same]})")
+        row = {"method": first["method"], "n": len(same), "seeds": seeds, "images": first["images"]}
+        for key in (*METRICS, "train_s", "steps"):
+            values = [s[key] for s in same if key in s]
+            if values:
+                row.update({key: float(np.mean(values)), f"{key}.std": float(np.std(values, ddof=1)) if len(values) > 1
+                            else 0.0, f"{key}.per_seed": values})
+        rows.append(row)
+    settings = {k: v for k, v in runs[0]["settings"].items() if k != "seed"}
+    return {"settings": {**settings, "seeds": seeds}, "machine": runs[0]["machine"], "rows": rows}
 
 
 def main() -> None:
@@ -120,11 +160,20 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a config override (repeatable)")
     ap.add_argument("--palette-colors", type=int, nargs="*", default=[], metavar="K",
                     help="also score the translations snapped to K colours fitted to trainB (translate --palette)")
+    ap.add_argument("--palette-median", type=int, nargs="+", default=[0], metavar="N",
+                    help="with --palette-colors: median-filter the outputs over N x N pixels before snapping "
+                         "(translate --palette-median); several: a row each (default 0: none)")
     ap.add_argument("--raw-weights-too", action="store_true",
                     help="with train.ema: also score the raw generator weights")
+    ap.add_argument("--merge-seeds", type=Path, nargs="+", metavar="JSON",
+                    help="merge these per-seed JSONs into one table (--json) instead of running")
     ap.add_argument("--json", type=Path, default=Path("benchmarks/results/maps_quality.json"))
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.merge_seeds:
+        args.json.write_text(json.dumps(merge_seeds(args.merge_seeds), indent=2) + "\n")
+        print(f"wrote {args.json}")
+        return
     if not (args.data / "testB").is_dir():
         sys.exit(f"maps data not found at {args.data}; pass --data DIR (with trainA/trainB/testA/testB)")
 
@@ -138,18 +187,21 @@ def main() -> None:
                 "out": constant_images(colour, args.data / "testA", work / stat)}
         for name in args.methods:
             outputs[name] = train_and_translate(name, METHODS[name], args, work)
-            print(f"{name}: trained {outputs[name]['steps']} steps in {outputs[name]['train_s']:.0f} s", flush=True)
+            took = f"in {outputs[name]['train_s']:.0f} s" if "train_s" in outputs[name] else "(reused)"
+            print(f"{name}: trained {outputs[name]['steps']} steps {took}", flush=True)
             if "raw" in outputs[name]:
                 outputs[f"{name} (raw weights, no EMA)"] = {"out": outputs[name].pop("raw")}
         trained = [n for n in outputs if n in args.methods or n.endswith("(raw weights, no EMA)")]
         for k in args.palette_colors:  # fitted on the training maps only: unpaired, no test image involved
             palette = load_palette(args.data / "trainB", k)
-            for name in trained:
-                snapped = work / f"{name.replace(' ', '_')}_palette{k}"
+            for name, size in itertools.product(trained, args.palette_median):
+                median = f", median {size}" if size else ""
+                snapped = work / f"{name.replace(' ', '_')}_palette{k}{median.replace(', median ', '_median')}"
                 snapped.mkdir(parents=True, exist_ok=True)
                 for p in find_images(outputs[name]["out"]):
-                    Image.fromarray(snap(np.asarray(load_image(p)), palette)).save(snapped / f"{p.stem}.png")
-                outputs[f"{name} + palette {k}"] = {"out": snapped}
+                    fake = snap(np.asarray(load_image(p)), palette, median=size)
+                    Image.fromarray(fake).save(snapped / f"{p.stem}.png")
+                outputs[f"{name} + palette {k}{median}"] = {"out": snapped}
         for name, o in outputs.items():
             result = paired_metrics(o["out"], args.data / "testB", max_images=None)
             row = {"method": name, "images": result.count, **{k: result.means[k] for k in METRICS}}
@@ -166,11 +218,9 @@ def main() -> None:
               f"{f'{pub[0]} / {pub[1]} %' if pub else '-'} |")
     machine = {"cpu": cpu_name(), "threads": torch.get_num_threads(),
                "torch": torch.__version__, "python": platform.python_version()}
-    settings = {"ngf": args.ngf, "ndf": args.ngf, "crop": args.crop, "epochs": args.epochs, "seed": args.seed,
-                "precision": args.precision, "merge_passes": args.merge,
-                "low_precision_discriminators": args.low_precision_discriminators,
-                "generator": "resnet_6blocks", "data": str(args.data), "preset": args.preset, "set": args.set,
-                "palette_colors": args.palette_colors}
+    trained = next((o["settings"] for o in outputs.values() if "settings" in o), {})
+    settings = {**trained, "seed": args.seed, "data": str(args.data), "preset": args.preset, "set": args.set,
+                "palette_colors": args.palette_colors, "palette_median": args.palette_median}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"settings": settings, "machine": machine, "rows": rows}, indent=2) + "\n")
     print(f"\nwrote {args.json}")

@@ -56,3 +56,36 @@ def test_profile_step_contract(tmp_path):
     assert classes["convolutions"] > 0 and classes["norms"] > 0 and classes["optimiser"] > 0
     assert sum(classes.values()) >= 0.99 * r["s_per_iter_profiled"]
     assert r["top_operators"] and "| convolutions |" in res.stdout
+
+
+def test_maps_quality_contract_reuse_and_merge(tmp_path):
+    """maps_quality.py: a tiny run scored next to the constants, with the palette snap after a median
+    filter; run again on the same --work, the finished run is reused (not retrained: no training time,
+    same scores); --merge-seeds gives mean, sample std and each seed's value."""
+    from helpers import tiny_dataset
+
+    data = tiny_dataset(tmp_path / "data")
+    common = [str(BENCHMARKS / "maps_quality.py"), "--data", str(data), "--ngf", "4", "--crop", "32", "--epochs",
+              "1", "0", "--max-train", "3", "--methods", "CycleGAN", "--palette-colors", "3",
+              "--palette-median", "0", "3", "--work", str(tmp_path / "work")]
+    jsons = [tmp_path / "a.json", tmp_path / "b.json"]
+    for out in jsons:
+        res = subprocess.run([sys.executable, *common, "--json", str(out)], capture_output=True, text=True, timeout=300)
+        assert res.returncode == 0, res.stderr[-3000:]
+    first, again = (json.loads(p.read_text()) for p in jsons)
+    names = [r["method"] for r in first["rows"]]
+    assert names[0] == "output = input" and "CycleGAN" in names
+    assert {"CycleGAN + palette 3", "CycleGAN + palette 3, median 3"} <= set(names)
+    assert first["settings"]["ngf"] == 4 and first["settings"]["palette_median"] == [0, 3]
+    trained = {r["method"]: r for r in first["rows"]}["CycleGAN"]
+    reused = {r["method"]: r for r in again["rows"]}["CycleGAN"]
+    assert trained["steps"] == reused["steps"] == 3 and "train_s" in trained and "train_s" not in reused
+    assert reused["rmse"] == trained["rmse"]
+
+    merged = tmp_path / "merged.json"
+    res = subprocess.run([sys.executable, str(BENCHMARKS / "maps_quality.py"), "--merge-seeds", *map(str, jsons),
+                          "--json", str(merged)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    row = {r["method"]: r for r in json.loads(merged.read_text())["rows"]}["CycleGAN"]
+    assert row["n"] == 2 and row["rmse.per_seed"] == [trained["rmse"], reused["rmse"]] and row["rmse.std"] == 0.0
+    assert row["train_s.per_seed"] == [trained["train_s"]]

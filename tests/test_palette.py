@@ -1,5 +1,5 @@
 """Palette snapping (`data.palette`): fitting the target domain's colours, the exact nearest-colour
-snap, and `translate --palette` / `evaluate run --palette-colors` end to end."""
+snap, the median filter before it, and `translate --palette` / `evaluate run --palette-colors` end to end."""
 
 from __future__ import annotations
 
@@ -53,6 +53,35 @@ def test_snap_is_the_exact_nearest_colour():
     assert np.array_equal(snap(noisy, np.asarray(FLAT, np.uint8)), flat)
 
 
+def median_by_hand(image, size):
+    """Each channel's median over size x size windows, edges mirrored (scipy's 'reflect' is numpy's 'symmetric')."""
+    r = size // 2
+    padded = np.pad(image, ((r, r), (r, r), (0, 0)), mode="symmetric")
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (size, size), axis=(0, 1))
+    return np.median(windows.reshape(*image.shape, -1), axis=-1).astype(np.uint8)
+
+
+def test_median_before_the_snap_removes_specks_and_keeps_edges():
+    background, water = (np.asarray(c, np.uint8) for c in FLAT[:2])
+    palette = np.asarray(FLAT, np.uint8)
+    image = np.broadcast_to(background, (24, 24, 3)).copy()
+    image[12:] = water  # a straight edge between two flat areas
+    image[5, 7] = water  # an isolated speck of the wrong colour, and one at the border
+    image[0, 0] = FLAT[2]
+    assert np.array_equal(snap(image, palette)[5, 7], water)  # the snap alone keeps a speck
+    clean = snap(image, palette, median=3)
+    expected = np.broadcast_to(background, (24, 24, 3)).copy()
+    expected[12:] = water
+    assert np.array_equal(clean, expected)
+    rng = np.random.default_rng(2)
+    noisy = rng.integers(0, 256, (29, 31, 3)).astype(np.uint8)
+    for size in (3, 5):  # on any image: the per-channel median, then the exact nearest colour
+        assert np.array_equal(snap(noisy, palette, median=size), snap(median_by_hand(noisy, size), palette))
+    for size in (1, 2, 4, -3):
+        with pytest.raises(ValueError, match="odd size of at least 3"):
+            snap(image, palette, median=size)
+
+
 def test_palette_errors_name_the_problem(tmp_path):
     with pytest.raises(DataError, match="1 to 256 colours"):
         fit_palette([tmp_path / "x.png"], colors=0)
@@ -94,5 +123,27 @@ def test_translate_and_evaluate_with_a_palette(tmp_path):
     assert json.loads(res.stdout)["l1"] == pytest.approx(snapped["AtoB.l1"], rel=1e-9)
     assert snapped["AtoB.l1"] != pytest.approx(raw["AtoB.l1"], rel=1e-6)
 
+    # --palette-median: the same snap after a median filter, for translate and evaluate run alike
+    res = cli("translate", run, data / "testA", "--out", tmp_path / "plain", "--no-progress")
+    assert res.returncode == 0, res.stderr
+    res = cli("translate", run, data / "testA", "--out", tmp_path / "median", "--palette", data / "trainB",
+              "--palette-colors", 3, "--palette-median", 3, "--no-progress")
+    assert res.returncode == 0, res.stderr
+    for path in (tmp_path / "plain").iterdir():
+        expected = snap(np.asarray(Image.open(path)), palette, median=3)
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "median" / path.name)), expected), path.name
+    res = cli("evaluate", "run", run, "--json", "--palette-colors", 3, "--palette-median", 3, "--device", "cpu")
+    assert res.returncode == 0, res.stderr
+    median = json.loads(res.stdout)
+    assert "3x3 median filter" in median["palette"]
+    res = cli("evaluate", "paired", tmp_path / "median", data / "testB", "--json")
+    assert json.loads(res.stdout)["l1"] == pytest.approx(median["AtoB.l1"], rel=1e-9)
+
     res = cli("translate", run, data / "testA", "--out", tmp_path / "o2", "--palette", tmp_path / "nowhere")
     assert res.returncode != 0 and "does not exist" in res.stderr and "Traceback" not in res.stderr
+    for args in (("translate", run, data / "testA", "--out", tmp_path / "o3"), ("evaluate", "run", run)):
+        res = cli(*args, "--palette-median", 5)
+        assert res.returncode == 2 and "--palette-median filters before the palette snap" in res.stderr, res.stderr
+    res = cli("translate", run, data / "testA", "--out", tmp_path / "o4", "--palette", data / "trainB",
+              "--palette-median", 4)
+    assert res.returncode == 2 and "odd size of at least 3" in res.stderr

@@ -46,7 +46,7 @@ Scores = dict[str, float]
 def _scores_one_way(
     generator: nn.Module, reconstructor: nn.Module | None, source_dir: Path, sources: list[Path], references: dict[str, Path],
     *, channels_in: int, channels_out: int, collect: bool, protocol: Protocol, targets: list[Path] = (),
-    palette: np.ndarray | None = None,
+    palette: np.ndarray | None = None, palette_median: int = 0,
 ) -> tuple[Scores, list[np.ndarray]]:
     cycle, paired, fakes = [], [], []
     failures = FailureStats()
@@ -59,7 +59,7 @@ def _scores_one_way(
             y = translate_tensor(generator, x)  # (C_out, H, W)
         fake = tensor_to_uint8(y)
         if palette is not None:
-            fake = snap(fake, palette)
+            fake = snap(fake, palette, median=palette_median)
         failures.add(np.asarray(image), fake, finite=bool(torch.isfinite(y).all()))
         if reconstructor is not None:
             with protocol.draws(reconstructor):
@@ -96,7 +96,7 @@ def evaluate_split(
     g_ab: nn.Module, g_ba: nn.Module | None, split: Split, *,
     channels_a: int = 3, channels_b: int = 3, max_images: int | None = None,
     feature_model: nn.Module | None = None, kid_subsets: int = 100, protocol: Protocol = FULL,
-    palettes: dict[str, np.ndarray] | None = None,
+    palettes: dict[str, np.ndarray] | None = None, palette_median: int = 0,
 ) -> Scores:
     """Scores of both directions on the images of `split` (the first `max_images` of each domain,
     by name). A direction whose generator is None (a one-way method) is not scored, and has no
@@ -107,7 +107,8 @@ def evaluate_split(
         protocol: the test-time protocol (the generators' modes, and the images' size); the
             generators' modes are restored afterwards.
         palettes: per direction ("AtoB", "BtoA"), (K, 3) uint8 colours the outputs are snapped to
-            before scoring (`data.palette`).
+            before scoring (`data.palette`), after a `palette_median` x `palette_median` median filter
+            when not 0.
     """
     if channels_a not in (1, 3) or channels_b not in (1, 3):  # docs/guides/bands.md
         raise ValueError(f"evaluating a model reads 8-bit grey or RGB images; this one has {channels_a} and {channels_b} "
@@ -125,7 +126,8 @@ def evaluate_split(
         with protocol.modes(gen, rec):
             scores, fakes = _scores_one_way(gen, rec, source_dir, sources, references, channels_in=cin,
                                             channels_out=cout, collect=feature_model is not None, protocol=protocol,
-                                            targets=refs, palette=(palettes or {}).get(direction))
+                                            targets=refs, palette=(palettes or {}).get(direction),
+                                            palette_median=palette_median)
         if feature_model is not None:
             device = next(feature_model.parameters()).device
             if protocol.size:  # the references as the protocol resizes them
@@ -197,7 +199,7 @@ def evaluate_model(model: Method, split: Split, **kwargs: Any) -> Scores:
 def evaluate_checkpoint(
     source: str | Path, *, data: str | Path | None = None, split: str = "test", device: str | torch.device = "cpu",
     max_images: int | None = None, feature_model: nn.Module | None = None, protocol: str = "full",
-    eval_mode: bool = False, palette_colors: int | None = None,
+    eval_mode: bool = False, palette_colors: int | None = None, palette_median: int = 0,
 ) -> tuple[Scores, dict[str, object]]:
     """Evaluate the translators of a cyclegan run dir (its latest checkpoint) or checkpoint file, of
     any method, on a split of `data` (default: `eval.data` of its config, else its training
@@ -205,7 +207,7 @@ def evaluate_checkpoint(
     test-time `protocol` ("full", or "official": resized to the run's crop size, in train mode
     unless `eval_mode`; `inference.protocol`). With `palette_colors` K, each direction's outputs are
     snapped to K colours fitted to its target domain's training images (trainB for AtoB, trainA for
-    BtoA; `data.palette`) before scoring.
+    BtoA; `data.palette`) before scoring, after a median filter of size `palette_median` when not 0.
 
     Returns the scores and where they come from (`epoch`: epochs completed, `step`, `data`,
     `split`: its name, `images_from`: which images, `protocol`: what it did).
@@ -231,13 +233,15 @@ def evaluate_checkpoint(
     palettes = _target_palettes(str(root), palette_colors) if palette_colors else None
     scores = evaluate_model(model, chosen, channels_a=cfg.model.channels_a, channels_b=cfg.model.channels_b,
                             max_images=max_images, feature_model=feature_model, protocol=test_protocol,
-                            palettes=palettes)
+                            palettes=palettes, palette_median=palette_median)
     progress = ckpt.get("progress", {})
     info = {"epoch": int(progress.get("epoch", 1)) - 1, "step": int(progress.get("step", 0)),
             "data": str(cfg.eval.data or root), "split": chosen.name, "images_from": chosen.describe(),
             "protocol": test_protocol.describe()}
     if palette_colors:
-        info["palette"] = f"outputs snapped to {palette_colors} colours fitted to the target domain's training images"
+        median = f" after a {palette_median}x{palette_median} median filter" if palette_median else ""
+        info["palette"] = (f"outputs snapped to {palette_colors} colours fitted to the target domain's training "
+                           f"images{median}")
     return scores, info
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from .options import (
     add_dataroot, add_device, add_inception_weights, add_json, add_max_images, add_palette, add_protocol,
-    check_protocol, positive_int,
+    check_protocol, median_size, positive_int,
 )
 
 EPILOG = """examples:
@@ -125,6 +125,9 @@ def add_evaluate(sub: argparse._SubParsersAction) -> None:
     m.add_argument("--palette-colors", type=positive_int, metavar="K",
                    help="snap each direction's outputs to K colours fitted to its target domain's training images "
                         "(trainB for AtoB, trainA for BtoA) before scoring, as `translate --palette` does")
+    m.add_argument("--palette-median", type=median_size, default=0, metavar="N",
+                   help="with --palette-colors: median-filter each channel over N x N pixels before snapping, as "
+                        "`translate --palette-median` does (odd N; default 0: none)")
     add_inception_weights(m)
     add_protocol(m)
     add_device(m)
@@ -213,12 +216,14 @@ def cmd_run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..weights import load_fid_inception
 
     check_protocol(args, parser)
+    if args.palette_median and not args.palette_colors:
+        parser.error("--palette-median filters before the palette snap; give --palette-colors K too")
     device = resolve_device(args.device)
     feature_model = load_fid_inception(args.inception_weights).to(device) if args.fid else None
     source = Path(args.source)
     kwargs = dict(data=args.dataroot, split=args.split, device=device, max_images=args.max_images,
                   feature_model=feature_model, protocol=args.protocol, eval_mode=args.eval,
-                  palette_colors=args.palette_colors)
+                  palette_colors=args.palette_colors, palette_median=args.palette_median)
     scores, info = evaluate_checkpoint(source, **kwargs)
     run_dir = run_dir_of(source)
     record = {**info, **scores, "source": "cyclegan evaluate run", "checkpoint": str(source)}

@@ -41,6 +41,17 @@ def positive_int(text: str) -> int:
     return value
 
 
+def median_size(text: str) -> int:
+    """An argparse `type`: the size of the median filter before a palette snap (0, or odd and >= 3)."""
+    from ..data.palette import check_median  # lazy: keeps --help fast
+
+    try:
+        return check_median(int(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e) if text.strip().lstrip("-").isdigit() else
+                                         f"expected a whole number, got {text!r}") from None
+
+
 class _DeprecatedAlias(argparse.Action):
     """An old spelling of an option: stores into the new option's `dest` and says, on stderr, what to use."""
 

@@ -10,7 +10,7 @@ from ..data.files import IMAGE_FORMATS
 from ..names import PRETRAINED
 from .options import (
     add_device, add_direction, add_no_progress, add_out, add_precision, add_protocol, add_tile, check_protocol,
-    positive_int,
+    median_size, positive_int,
 )
 
 EPILOG = """examples:
@@ -63,6 +63,9 @@ def add_translate(sub: argparse._SubParsersAction) -> None:
                    help="snap every output pixel to the nearest of --palette-colors colours fitted to these "
                         "target-domain images (for outputs drawn in a few flat colours: maps, label maps)")
     p.add_argument("--palette-colors", type=positive_int, default=8, metavar="K", help="palette size (default 8)")
+    p.add_argument("--palette-median", type=median_size, default=0, metavar="N",
+                   help="with --palette: median-filter each channel over N x N pixels first (odd N; removes isolated "
+                        "off-colour pixels; 5 helps maps; default 0: none)")
     p.add_argument("--raw-weights", action="store_true",
                    help="a run trained with train.ema: its raw generator weights instead of their moving average")
     add_device(p)
@@ -120,6 +123,8 @@ def cmd_translate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
     protocol = Protocol.named(args.protocol, crop_size=args.crop_size or loaded.crop_size, eval_mode=args.eval)
     generator = backend_generator(args, parser, loaded.generator, device)
     palette = None
+    if args.palette_median and not args.palette:
+        parser.error("--palette-median filters before the palette snap; give --palette DIR too")
     if args.palette:
         from ..data.palette import load_palette  # lazy: keeps --help fast
         from ..inference.loading import generator_channels
@@ -132,7 +137,7 @@ def cmd_translate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> 
         batch_size=args.batch_size, num_workers=args.workers, tile=args.tile, tile_overlap=args.tile_overlap,
         tile_stats_pixels=args.tile_stats_pixels,
         skip_existing=args.skip_existing, reconstructor=loaded.reverse, page=args.page, precision=args.precision,
-        protocol=protocol, palette=palette, progress=not args.no_progress,
+        protocol=protocol, palette=palette, palette_median=args.palette_median, progress=not args.no_progress,
     )
     skipped = f" ({len(result.skipped)} already there, skipped)" if result.skipped else ""
     print(f"wrote {len(result.written)} files to {args.out}{skipped}")

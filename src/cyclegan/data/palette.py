@@ -2,12 +2,15 @@
 label maps, diagrams), a generator's ±10 grey levels of texture on a flat area cost every per-pixel
 score; replacing each output pixel by the nearest of the K colours that best summarise the target
 domain's *training* images removes it. Unpaired: the palette comes from target-domain images only.
+A median filter before the snap (`median=5`) also removes isolated off-colour pixels and ragged
+edges, which the snap alone keeps.
 
     palette = fit_palette(find_images("datasets/maps/trainB"), colors=8)   # (8, 3) uint8
     clean = snap(fake, palette)                                             # (H, W, 3) uint8
+    cleaner = snap(fake, palette, median=5)                                 # 5x5 median filter first
 
 Pillow fits the palette (median cut refined by k-means, deterministic); the snap is an exact
-nearest-colour search in numpy.
+nearest-colour search in numpy; the median filter is scipy's, per channel, edges reflected.
 """
 
 from __future__ import annotations
@@ -55,11 +58,23 @@ def load_palette(source: str | Path, colors: int = 8) -> np.ndarray:
     raise DataError(f"palette source {source} does not exist; give a folder of target-domain images or an image")
 
 
-def snap(image: np.ndarray, palette: np.ndarray, *, chunk: int = 1 << 16) -> np.ndarray:
+def check_median(size: int) -> int:
+    """`size` if it is a valid median-filter size for `snap` (0: none, else odd and at least 3)."""
+    if size != 0 and (size < 3 or size % 2 == 0):
+        raise ValueError(f"the median filter before snapping has an odd size of at least 3 (or 0: none), not {size}")
+    return size
+
+
+def snap(image: np.ndarray, palette: np.ndarray, *, median: int = 0, chunk: int = 1 << 16) -> np.ndarray:
     """Every pixel of a uint8 (H, W, 3) image replaced by its nearest palette colour (squared
-    Euclidean distance in RGB, ties to the first; no dithering), `chunk` pixels at a time."""
+    Euclidean distance in RGB, ties to the first; no dithering), `chunk` pixels at a time. With
+    `median` N (odd, >= 3), each channel is first median-filtered over N x N pixels."""
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise DataError(f"palette snapping needs 8-bit RGB images, got {image.dtype} of shape {image.shape}")
+    if check_median(median):
+        from scipy.ndimage import median_filter  # lazy: scipy's import is slow and most snaps need none
+
+        image = median_filter(image, size=(median, median, 1), mode="reflect")
     colours = np.asarray(palette, dtype=np.int32).reshape(-1, 3)
     flat = image.reshape(-1, 3)
     out = np.empty_like(flat)

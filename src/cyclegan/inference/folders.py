@@ -143,6 +143,7 @@ def translate_paths(
     precision: str = "fp32",
     protocol: Protocol = FULL,
     palette: np.ndarray | None = None,
+    palette_median: int = 0,
     progress: bool = True,
 ) -> TranslationReport:
     """Translate image files, folders (recursively) and video files into `out_dir`.
@@ -171,7 +172,8 @@ def translate_paths(
         protocol: `inference.protocol.FULL` (full resolution, eval mode) or the official test.py's
             (`Protocol.official(crop_size)`: images resized to a square, train mode unless asked).
         palette: (K, 3) uint8 colours (`data.palette.load_palette`): every output pixel replaced by the
-            nearest of them, for targets drawn in a few flat colours (maps, label maps).
+            nearest of them, for targets drawn in a few flat colours (maps, label maps);
+            `palette_median` N first median-filters each channel over N x N pixels (`data.palette.snap`).
 
     Raises:
         DataError: an input path does not exist, or a folder holds no images.
@@ -238,7 +240,7 @@ def translate_paths(
                                     f"{' or with a smaller --batch-size' if batch else ''}") from None
                 for i, fake in translated:
                     if palette is not None:
-                        fake = snap(fake, palette)
+                        fake = snap(fake, palette, median=palette_median)
                     done[i] = save_image(fake, _output_path(fake, images[i], sources), **options)
                     if page and reconstructor is not None:
                         with amp, protocol.draws(reconstructor):
