@@ -8,9 +8,10 @@ One configuration per process (peak memory is the process's own):
     python3 benchmarks/train_speed.py --size 256 --netG resnet_9blocks --precision fp32 --batch-size 4
     python3 benchmarks/train_speed.py --size 128 --netG resnet_6blocks --precision bf16 --merge --compile
 
-`--paired` builds the float32 reference (`--ref-method`, default CycleGAN) and the configuration under
-test in one process and alternates single iterations of both for `--rounds` rounds: the median of the
-per-round ratios (`speedup`, the last JSON line) is what to compare across machines.
+`--paired` builds the reference (`--ref-method`, default CycleGAN, in `--ref-precision`, default
+float32) and the configuration under test in one process and alternates single iterations of both
+for `--rounds` rounds: the median of the per-round ratios (`speedup`, the last JSON line) is what to
+compare across machines.
 
 `--matrix` runs a set of configurations, each in a fresh process, prints a markdown table and writes
 `benchmarks/results/train_speed.json`; `--matrix --methods` runs CycleGAN, CUT and FastCUT side by
@@ -140,14 +141,14 @@ def build_step(args: argparse.Namespace, device: torch.device, real_a: torch.Ten
 
 
 def run_paired(args: argparse.Namespace) -> dict:
-    """The reference (`--ref-method`, float32 eager: the official arithmetic) and the mode under test
-    built in one process on the same inputs, timed in alternating single iterations for `--rounds`
-    rounds (the order swapped every round), so that machine load hits both alike. `speedup` is the
-    median of the per-round ratios reference / mode."""
+    """The reference (`--ref-method` in `--ref-precision`, eager; float32 by default: the official
+    arithmetic) and the mode under test built in one process on the same inputs, timed in alternating
+    single iterations for `--rounds` rounds (the order swapped every round), so that machine load hits
+    both alike. `speedup` is the median of the per-round ratios reference / mode."""
     device = resolve_device(args.device)
     shape = (args.batch_size, 3, args.size, args.size)
     real_a, real_b = torch.rand(shape, device=device) * 2 - 1, torch.rand(shape, device=device) * 2 - 1
-    ref, ref_gflop, _ = build_step(args, device, real_a, real_b, method=args.ref_method, precision="fp32",
+    ref, ref_gflop, _ = build_step(args, device, real_a, real_b, method=args.ref_method, precision=args.ref_precision,
                                    merge=False, low_precision_discriminators=False, compile=False)
     mode, mode_gflop, compile_s = build_step(args, device, real_a, real_b, method=args.method, precision=args.precision,
                                              merge=args.merge, low_precision_discriminators=args.low_precision_discriminators,
@@ -173,13 +174,13 @@ def run_paired(args: argparse.Namespace) -> dict:
         mode_times.append(tm)
         ratios.append(tr / tm)
     q = statistics.quantiles(ratios, n=4) if len(ratios) >= 2 else [ratios[0]] * 3
-    peak_ref = conv_peak_gflops(args.size, device, "fp32", seconds=args.peak_seconds)
-    peak_mode = peak_ref if args.precision == "fp32" else conv_peak_gflops(args.size, device, args.precision,
-                                                                             seconds=args.peak_seconds)
+    peak_ref = conv_peak_gflops(args.size, device, args.ref_precision, seconds=args.peak_seconds)
+    peak_mode = peak_ref if args.precision == args.ref_precision else conv_peak_gflops(
+        args.size, device, args.precision, seconds=args.peak_seconds)
     s_ref, s_mode = statistics.median(ref_times), statistics.median(mode_times)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return {
-        "paired": True, "reference": f"{args.ref_method} fp32", "method": args.method, "size": args.size,
+        "paired": True, "reference": f"{args.ref_method} {args.ref_precision}", "method": args.method, "size": args.size,
         "netG": args.netG, "ngf": args.ngf, "precision": args.precision, "batch_size": args.batch_size,
         "merge": args.merge, "compile": args.compile, "low_precision_discriminators": args.low_precision_discriminators,
         "rounds": args.rounds, "speedup": statistics.median(ratios), "speedup_q1": q[0], "speedup_q3": q[2],
@@ -284,10 +285,13 @@ def main() -> None:
     ap.add_argument("--configs", nargs="+", help="with --matrix: configurations to run instead of the standard ones")
     ap.add_argument("--methods", action="store_true", help="with --matrix: CycleGAN, CUT and FastCUT side by side")
     ap.add_argument("--paired", action="store_true",
-                    help="time the mode against the float32 reference (--ref-method) in one process, alternating "
-                    "single iterations; prints the median ratio (JSON with --json: `speedup`)")
+                    help="time the mode against the reference (--ref-method, --ref-precision) in one process, "
+                    "alternating single iterations; prints the median ratio (JSON with --json: `speedup`)")
     ap.add_argument("--ref-method", default="cyclegan", choices=["cyclegan", "cut", "fastcut"],
-                    help="with --paired: the reference's method (float32, eager)")
+                    help="with --paired: the reference's method (eager)")
+    ap.add_argument("--ref-precision", default="fp32", choices=["fp32", "bf16", "fp16"],
+                    help="with --paired: the reference's precision (default fp32: the official arithmetic; bf16 "
+                         "compares methods at the same precision)")
     ap.add_argument("--rounds", type=int, default=20, help="with --paired: alternating rounds (default 20)")
     ap.add_argument("--out", type=Path, help="with --matrix: the JSON file (default benchmarks/results/train_speed.json, "
                     "or train_speed_methods.json with --methods)")

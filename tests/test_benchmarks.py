@@ -42,6 +42,12 @@ def test_train_speed_paired_contract():
     assert r["paired"] is True and r["reference"] == "cyclegan fp32" and r["method"] == "cut" and r["rounds"] == 3
     assert r["speedup"] > 0 and r["speedup_q1"] <= r["speedup"] <= r["speedup_q3"]
     assert r["ref_s_per_iter"] > 0 and r["mode_s_per_iter"] > 0 and 0 < r["mode_of_peak"]
+    # methods compared at the same precision: the reference in bf16 too
+    r = run_json(str(BENCHMARKS / "train_speed.py"), "--paired", "--method", "fastcut", "--ref-precision", "bf16",
+                 "--size", "32", "--ngf", "8", "--precision", "bf16", "--rounds", "2", "--warmup", "1",
+                 "--peak-seconds", "0.2", "--device", "cpu", "--json")
+    assert r["reference"] == "cyclegan bf16" and r["method"] == "fastcut" and r["precision"] == "bf16"
+    assert 0 < r["ref_of_peak"] and 0 < r["mode_of_peak"]
 
 
 def test_profile_step_contract(tmp_path):
