@@ -37,7 +37,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cyclegan.config import build_config
+from cyclegan.checkpoint import load_checkpoint
+from cyclegan.config import Config, build_config
 from cyclegan.data.image_io import find_images, load_image
 from cyclegan.data.palette import load_palette, snap
 from cyclegan.inference import load_generator, load_translation, translate_paths
@@ -95,6 +96,11 @@ def _train(name: str, cfg, args: argparse.Namespace, work: Path) -> dict:
     EMA when trained with one) and, with `--raw-weights-too`, with its raw weights as well."""
     run_dir = work / name.replace(" ", "_")
     reuse = (run_dir / "checkpoints" / "latest.pt").exists()
+    if reuse:  # a run trained with other settings would be scored under this command's name
+        trained = Config.from_dict(load_checkpoint(run_dir)["config"])
+        if (_effective(trained), trained.train.seed) != (_effective(cfg), cfg.train.seed):
+            sys.exit(f"{run_dir} holds a run with other settings ({_effective(trained)}, seed {trained.train.seed}) "
+                     f"than these ({_effective(cfg)}, seed {cfg.train.seed}); use another --work folder")
     t0 = time.perf_counter()
     progress = train(None if reuse else args.data, run_dir, cfg, resume=reuse, progress=False)
     train_s = time.perf_counter() - t0

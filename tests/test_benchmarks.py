@@ -87,6 +87,9 @@ def test_maps_quality_contract_reuse_and_merge(tmp_path):
     reused = {r["method"]: r for r in again["rows"]}["CycleGAN"]
     assert trained["steps"] == reused["steps"] == 3 and "train_s" in trained and "train_s" not in reused
     assert reused["rmse"] == trained["rmse"]
+    res = subprocess.run([sys.executable, *common, "--seed", "1", "--json", str(tmp_path / "c.json")],
+                         capture_output=True, text=True, timeout=300)  # the run in --work has seed 0
+    assert res.returncode != 0 and "holds a run with other settings" in res.stderr and "Traceback" not in res.stderr
 
     merged = tmp_path / "merged.json"
     res = subprocess.run([sys.executable, str(BENCHMARKS / "maps_quality.py"), "--merge-seeds", *map(str, jsons),
