@@ -202,7 +202,7 @@ def main() -> None:
             palette = load_palette(args.data / "trainB", k)
             for name, size in itertools.product(trained, args.palette_median):
                 median = f", median {size}" if size else ""
-                snapped = work / f"{name.replace(' ', '_')}_palette{k}{median.replace(', median ', '_median')}"
+                snapped = work / f"{name.replace(' ', '_')}_palette{k}{f'_median{size}' if size else ''}"
                 snapped.mkdir(parents=True, exist_ok=True)
                 for p in find_images(outputs[name]["out"]):
                     fake = snap(np.asarray(load_image(p)), palette, median=size)

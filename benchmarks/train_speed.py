@@ -140,14 +140,18 @@ def build_step(args: argparse.Namespace, device: torch.device, real_a: torch.Ten
     return step, gflop, compile_s
 
 
+def random_images(args: argparse.Namespace, device: torch.device) -> torch.Tensor:
+    """A batch of `args.batch_size` uniform random RGB images of `args.size` pixels in [-1, 1]."""
+    return torch.rand(args.batch_size, 3, args.size, args.size, device=device) * 2 - 1
+
+
 def run_paired(args: argparse.Namespace) -> dict:
     """The reference (`--ref-method` in `--ref-precision`, eager; float32 by default: the official
     arithmetic) and the mode under test built in one process on the same inputs, timed in alternating
     single iterations for `--rounds` rounds (the order swapped every round), so that machine load hits
     both alike. `speedup` is the median of the per-round ratios reference / mode."""
     device = resolve_device(args.device)
-    shape = (args.batch_size, 3, args.size, args.size)
-    real_a, real_b = torch.rand(shape, device=device) * 2 - 1, torch.rand(shape, device=device) * 2 - 1
+    real_a, real_b = random_images(args, device), random_images(args, device)
     ref, ref_gflop, _ = build_step(args, device, real_a, real_b, method=args.ref_method, precision=args.ref_precision,
                                    merge=False, low_precision_discriminators=False, compile=False)
     mode, mode_gflop, compile_s = build_step(args, device, real_a, real_b, method=args.method, precision=args.precision,
@@ -195,8 +199,7 @@ def warm_step(args: argparse.Namespace) -> tuple[torch.device, Callable[[], None
     """The step `args` describe on random inputs, after `args.warmup` untimed runs: (device, step,
     GFLOP per step, compile seconds)."""
     device = resolve_device(args.device)
-    shape = (args.batch_size, 3, args.size, args.size)
-    real_a, real_b = torch.rand(shape, device=device) * 2 - 1, torch.rand(shape, device=device) * 2 - 1
+    real_a, real_b = random_images(args, device), random_images(args, device)
     step, gflop, compile_s = build_step(args, device, real_a, real_b, method=args.method, precision=args.precision,
                                         merge=args.merge, low_precision_discriminators=args.low_precision_discriminators,
                                         compile=args.compile)

@@ -30,12 +30,16 @@ PRECISION_HELP = ("fp32 (exact), bf16 (CPU with AVX512-BF16/AMX, or GPU) or fp16
                   "a few grey levels")
 
 
-def positive_int(text: str) -> int:
-    """An argparse `type`: an integer of at least 1."""
+def _whole_number(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+
+
+def positive_int(text: str) -> int:
+    """An argparse `type`: an integer of at least 1."""
+    value = _whole_number(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
@@ -45,11 +49,11 @@ def median_size(text: str) -> int:
     """An argparse `type`: the size of the median filter before a palette snap (0, or odd and >= 3)."""
     from ..data.palette import check_median  # lazy: keeps --help fast
 
+    value = _whole_number(text)
     try:
-        return check_median(int(text))
+        return check_median(value)
     except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e) if text.strip().lstrip("-").isdigit() else
-                                         f"expected a whole number, got {text!r}") from None
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 class _DeprecatedAlias(argparse.Action):
