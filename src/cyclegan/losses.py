@@ -100,12 +100,14 @@ def zero_centred_penalty(discriminator: Callable[[torch.Tensor], torch.Tensor], 
     """E|grad_x D(x)|^2 at the real images (R1, Mescheder et al. 2018), or, with `fake`, at random mixes
     a * real + (1 - a) * fake, a ~ U(0, 1) per image (the zero-centred variant of UVCGAN2). The input
     and the gradient are float32; under autocast the discriminator's own precision applies and the
-    double backward runs through it."""
+    double backward runs through it. A compiled discriminator runs eagerly here: torch.compile has no
+    double backward."""
     x = real.detach().float()
     if fake is not None:
         alpha = torch.rand(x.shape[0], 1, 1, 1, device=x.device)
         x = alpha * x + (1 - alpha) * fake.detach().float()
     x.requires_grad_(True)
-    out = discriminator(x)
+    with torch.compiler.set_stance("force_eager"):
+        out = discriminator(x)
     (grad,) = torch.autograd.grad(out.float().sum(), x, create_graph=True)
     return grad.float().pow(2).reshape(x.shape[0], -1).sum(1).mean()
