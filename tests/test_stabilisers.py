@@ -14,12 +14,13 @@ import torch
 from torch import nn
 
 from cyclegan.checkpoint import load_checkpoint
-from cyclegan.config import DIFFAUGMENT_OPS, ConfigError
+from cyclegan.config import DIFFAUGMENT_OPS, ConfigError, LossConfig
 from cyclegan.inference import load_generator
 from cyclegan.losses import zero_centred_penalty
 from cyclegan.metrics.failures import FailureStats, failure_warnings
 from cyclegan.nn import NLayerDiscriminator, with_spectral_norm
-from cyclegan.nn.diffaugment import OPS, augment_inputs, cutout, diff_augment, translation
+from cyclegan.nn.diffaugment import OPS, Strength, augment_inputs, cutout, diff_augment, translation
+from cyclegan.training.ada import AdaptiveAugment
 from cyclegan.training.loop import train
 
 from helpers import METHOD_TINY, tiny_config, tiny_dataset
@@ -30,6 +31,7 @@ SWITCHES = {
     "r1": ["loss.r1_gamma=1"],
     "r1_mix_lazy": ["loss.r1_gamma=10", "loss.r1_on=mix", "loss.r1_every=2"],
     "diffaugment": ["loss.diffaugment=color,translation,cutout"],
+    "ada": ["loss.diffaugment=color,translation,cutout", "loss.ada_target=0.6", "loss.ada_interval=2"],
 }
 
 
@@ -185,11 +187,87 @@ def test_diffaugment_reaches_every_discriminator_call():
     assert (seen[0] == 0).any() and not (x == 0).any()
 
 
+def test_augmentation_strength_is_the_probability_of_each_op():
+    x = torch.ones(400, 1, 16, 16)
+    assert torch.equal(diff_augment(x, "color,translation,cutout", p=0.0), x)
+    torch.manual_seed(1)
+    always = diff_augment(x, "cutout")
+    torch.manual_seed(1)
+    assert torch.equal(diff_augment(x, "cutout", p=1.0), always)  # p = 1: DiffAugment's own draws
+    changed = (diff_augment(x, "cutout", p=0.25) != x).flatten(1).any(1).float().mean().item()
+    assert changed == pytest.approx(0.25, abs=0.07)  # 400 images: 4.6 standard deviations
+    strength = Strength(0.0)
+    d = nn.Identity()
+    augment_inputs([d], "cutout", strength)
+    assert torch.equal(d(x), x)
+    strength.p = 1.0  # the hook reads p at each call
+    assert (d(x) == 0).flatten(1).any(1).all()
+
+
+def constant_d(value):
+    return lambda x: torch.full((x.shape[0], 1, 4, 4), value)
+
+
+def test_ada_moves_p_by_the_sign_statistic():
+    real = torch.zeros(2, 3, 8, 8)
+    ada = AdaptiveAugment(LossConfig(ada_target=0.6, ada_images=8, ada_interval=4), Strength(1.0))
+    assert ada.p == 0.0 and ada.midpoint == 0.5  # starts without augmentation; lsgan's targets are 1 and 0
+    for want in (0.5, 1.0, 1.0):  # sure of the reals (r = 1 > 0.6): more augmentation, up to p = 1
+        ada.update([(constant_d(0.9), real), (constant_d(0.7), real)], images=4)
+        assert ada.p == want and ada.last_r == 1.0
+    ada.update([(constant_d(0.9), real), (constant_d(0.1), real)], images=2)  # r = 0 < 0.6: less
+    assert ada.p == 0.75 and ada.last_r == 0.0
+    ada.adjust(0.6, images=8)  # on target: p stays
+    assert ada.p == 0.75
+    for _ in range(3):
+        ada.update([(constant_d(0.2), real)], images=4)
+    assert ada.p == 0.0 and ada.last_r == -1.0
+    vanilla = AdaptiveAugment(LossConfig(gan_mode="vanilla", ada_target=0.6), Strength())
+    assert vanilla.midpoint == 0.0  # logits
+    assert vanilla.sign_statistic([(constant_d(0.2), real)]).item() == 1.0
+    restored = AdaptiveAugment(LossConfig(ada_target=0.6), Strength())
+    restored.load_state_dict(ada.state_dict())
+    assert (restored.p, restored.last_r) == (ada.p, ada.last_r)
+
+
+def test_ada_trains_logs_p_and_resumes_exactly(data, tmp_path):
+    cfg = tiny_config("loss.diffaugment=color,translation,cutout", "loss.gan_mode=vanilla", "loss.ada_target=0.01",
+                      "loss.ada_interval=2", "loss.ada_images=10", "train.log_every=1", "train.deterministic=true")
+    straight, part = tmp_path / "straight", tmp_path / "part"
+    train(data, straight, cfg, max_steps=8, progress=False)
+    train(data, part, cfg, max_steps=5, progress=False)
+    train(None, part, resume=True, max_steps=8, progress=False)
+    a, b = load_checkpoint(straight), load_checkpoint(part)
+    assert a["ada"] == b["ada"]
+    for name in a["nets"]:
+        for k in a["nets"][name]:
+            assert torch.equal(a["nets"][name][k], b["nets"][name][k]), (name, k)
+    p = [r["ada_p"] for r in last_losses(straight)]
+    assert len(p) == 8 and p[0] == 0.0 and max(p) > 0  # this seed's discriminators grow sure of the reals
+    steps = np.round(np.diff(p), 6)
+    assert set(steps[1::2]) <= {0.0} and set(np.abs(steps[0::2])) <= {0.0, 0.2}  # +-2 images / 10, every 2 steps
+    assert p[-1] == pytest.approx(a["ada"]["p"])
+
+
+def test_every_stabilisers_variant_is_a_valid_config():
+    from cyclegan.experiments import STABILISERS, variant_config
+
+    for name in STABILISERS:
+        cfg = variant_config("stabilisers", name)
+        assert (cfg.loss.ada_target > 0) == name.endswith("adaptive augmentation"), name
+        assert bool(cfg.loss.diffaugment) == name.endswith(("augmentation", "all")), name
+        assert cfg.model.method == {"CycleGAN": "cyclegan", "CUT": "cut", "FastCUT": "fastcut"}[name.split(" + ")[0]]
+
+
 def test_regularisers_are_refused_where_they_do_not_apply():
     with pytest.raises(ConfigError, match="loss.r1_gamma and loss.diffaugment need"):
         tiny_config(*METHOD_TINY["pix2pix"], "loss.r1_gamma=1")
     with pytest.raises(ConfigError, match="loss.diffaugment: unknown op 'blur'"):
         tiny_config("loss.diffaugment=color,blur")
+    with pytest.raises(ConfigError, match="loss.ada_target adapts how often the loss.diffaugment ops apply"):
+        tiny_config("loss.ada_target=0.6")
+    with pytest.raises(ConfigError, match=r"loss.ada_target=1.0 is out of range"):
+        tiny_config("loss.diffaugment=color", "loss.ada_target=1")
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -62,6 +62,9 @@ class LossConfig:
     r1_on: str = "real"  # real (R1, Mescheder et al. 2018) | mix (random mixes of real and fake, UVCGAN2)
     r1_every: int = 1  # lazy regularisation: the penalty every k steps, weighted x k (StyleGAN2)
     diffaugment: str = ""  # DiffAugment policy for all the discriminators see, e.g. color,translation,cutout
+    ada_target: float = 0.0  # adaptive augmentation (ADA): the target of E[sign(D(real) - midpoint)] (ADA: 0.6; 0: off)
+    ada_interval: int = 4  # ADA: steps between two adjustments of the augmentation probability p
+    ada_images: int = 2000  # ADA: images over which p can move from 0 to 1 (ADA's 500k suits millions of images)
 
 
 @dataclass(frozen=True)
@@ -303,7 +306,7 @@ def validate(cfg: Config) -> None:
             raise ConfigError(f"{dotted}={value!r} is not valid; choose one of: {', '.join(choices)}")
     at_least = {
         1: ("model.ngf", "model.ndf", "model.n_layers_d", "data.batch_size", "data.crop_size", "data.load_size",
-            "loss.r1_every",
+            "loss.r1_every", "loss.ada_interval", "loss.ada_images",
             "train.log_every", "train.sample_every", "train.checkpoint_every", "train.dist_timeout_s"),
         0: ("data.num_workers", "optim.n_epochs", "optim.n_epochs_decay", "train.keep_epoch_checkpoints",
             "eval.every_epochs", "eval.holdout", "train.max_rollbacks", "train.ema_start"),
@@ -350,11 +353,14 @@ def validate(cfg: Config) -> None:
     if unknown:
         raise ConfigError(f"loss.diffaugment: unknown op {unknown[0]!r}; a comma-separated list of: "
                           f"{', '.join(DIFFAUGMENT_OPS)}")
+    if cfg.loss.ada_target > 0 and not cfg.loss.diffaugment.strip(" ,"):
+        raise ConfigError("loss.ada_target adapts how often the loss.diffaugment ops apply, and no policy is set; "
+                          "add e.g. loss.diffaugment=color,translation,cutout")
     # Numbers that would only fail (or silently diverge) deep inside training.
     ranges = {  # field: (low, high, low inclusive, high inclusive)
         "optim.lr": (0, 1, False, True), "optim.beta1": (0, 1, True, False), "optim.beta2": (0, 1, True, False),
         "model.init_gain": (0, 100, False, True), "loss.lambda_gp": (0, 1e6, True, True),
-        "loss.r1_gamma": (0, 1e6, True, True),
+        "loss.r1_gamma": (0, 1e6, True, True), "loss.ada_target": (0, 1, True, False),
         "train.rollback_lr_factor": (0, 1, False, False), "train.ema": (0, 1, True, False),
     }
     for dotted, (low, high, low_in, high_in) in ranges.items():

@@ -83,11 +83,14 @@ _STABILISERS = {
     "GP": ["loss.r1_gamma=1", "loss.r1_on=mix"],
     "augmentation": ["loss.diffaugment=color,translation,cutout"],
 }
+# ADA's adaptive strength of the same augmentation: an alternative to "augmentation", so not in "all".
+_ADAPTIVE = {"adaptive augmentation": [*_STABILISERS["augmentation"], "loss.ada_target=0.6"]}
 STABILISERS: dict[str, list[str]] = {
     f"{base}{suffix}": [*BASELINES[base], *extra]
     for base in ("CycleGAN", "CUT", "FastCUT")
     for suffix, extra in [("", []), *((f" + {k}", v) for k, v in _STABILISERS.items()),
-                          (" + all", [o for v in _STABILISERS.values() for o in v])]
+                          (" + all", [o for v in _STABILISERS.values() for o in v]),
+                          *((f" + {k}", v) for k, v in _ADAPTIVE.items())]
 }
 EXPERIMENTS = {"ablation": ABLATION, "baselines": BASELINES, "stabilisers": STABILISERS}
 # SMALL fits a laptop CPU (the maps benchmark's setting: width 32, 64 px crops of the images,

@@ -9,11 +9,17 @@ image, on images in [-1, 1] (as DiffAugment's reference code):
   x U(0.5, 1.5) around the image mean;
 - `translation`: a shift of up to 1/8 of each side in each direction, zeros shifted in;
 - `cutout`: a square of half of each side set to zero at a random place.
+
+With a strength p < 1 (ADA, Karras et al., "Training Generative Adversarial Networks with Limited
+Data", NeurIPS 2020) each op transforms each image with probability p and leaves it as it is
+otherwise; `training.ada` adjusts p during training. p = 1 is plain DiffAugment, every op on every
+image (the same random draws as without a strength).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -79,18 +85,33 @@ def parse_policy(policy: str) -> list[str]:
     return names
 
 
-def diff_augment(x: torch.Tensor, policy: str) -> torch.Tensor:
-    """`x` (B, C, H, W) in [-1, 1] through the policy's ops, each image with its own random parameters."""
+@dataclass
+class Strength:
+    """The probability p with which each op transforms each image (1: always, DiffAugment)."""
+
+    p: float = 1.0
+
+
+def diff_augment(x: torch.Tensor, policy: str, p: float = 1.0) -> torch.Tensor:
+    """`x` (B, C, H, W) in [-1, 1] through the policy's ops, each image with its own random parameters;
+    with p < 1 each op reaches each image with probability p (ADA's strength)."""
+    if p <= 0:
+        return x
     for name in parse_policy(policy):
         for op in OPS[name]:
-            x = op(x)
+            if p >= 1:
+                x = op(x)
+            else:
+                chosen = torch.rand(x.shape[0], 1, 1, 1, device=x.device) < p
+                x = torch.where(chosen, op(x), x)
     return x
 
 
-def augment_inputs(discriminators: list[nn.Module], policy: str) -> list:
+def augment_inputs(discriminators: list[nn.Module], policy: str, strength: Strength | None = None) -> list:
     """Make every forward of these discriminators see its input through `policy` (a forward
-    pre-hook: parameter names, checkpoints and the callers stay as they are). Returns the hook
-    handles (`.remove()` undoes it)."""
+    pre-hook: parameter names, checkpoints and the callers stay as they are), at `strength.p` as it
+    is at each call (default: always). Returns the hook handles (`.remove()` undoes it)."""
     parse_policy(policy)
-    return [d.register_forward_pre_hook(lambda module, args: (diff_augment(args[0], policy), *args[1:]))
+    strength = strength if strength is not None else Strength()
+    return [d.register_forward_pre_hook(lambda module, args: (diff_augment(args[0], policy, strength.p), *args[1:]))
             for d in discriminators]

@@ -34,6 +34,7 @@ from ..data.splits import Split, evaluation_split, holdout_of, save_holdout
 from ..data.unaligned import UnalignedDataset
 from ..device import resolve_device
 from ..methods import GeneratorOutputs, check_config
+from ..precision import autocast
 from . import distributed
 from ..checkpoint import CheckpointError, copy_verified, load_checkpoint, remove_stale_temporaries
 from .control import StopRequest, TrainingStopped, deterministic_mode
@@ -112,6 +113,8 @@ def train_one_epoch(
         check_losses(losses, p.step + 1, last_good_message(run.run_dir, run.saved_step))
         if run.ema is not None:
             run.ema.update(model, p.step + 1)
+        if run.ada is not None and run.ada.due(p.step + 1):
+            _adjust_augmentation(run, real_a, real_b)
         stats.steps += 1
         for k, v in losses.items():
             sums[k] = sums.get(k, 0.0) + v
@@ -121,7 +124,8 @@ def train_one_epoch(
         p.skipped += int(batch["skipped"].sum())
         p.epoch_g_loss += sum(v for k, v in losses.items() if not k.startswith("d_"))
         if log is not None:
-            log.add(losses, p.step, p.epoch, run.opt_g.param_groups[0]["lr"], loggers)
+            log.add({**losses, **({"ada_p": run.ada.p} if run.ada is not None else {})}, p.step, p.epoch,
+                    run.opt_g.param_groups[0]["lr"], loggers)
         bar.update(1)
         bar.set_postfix({k: f"{v:.3f}" for k, v in losses.items()}, refresh=False)
         if p.step % cfg.train.sample_every == 0 and run.ctx.is_main:
@@ -134,6 +138,15 @@ def train_one_epoch(
             run.save()
     stats.finished = True
     return _averaged(stats, sums)
+
+
+def _adjust_augmentation(run: TrainingState, real_a: torch.Tensor, real_b: torch.Tensor) -> None:
+    """ADA's adjustment of the augmentation probability after this step (`training.ada`), measured on
+    this step's real images in the training precision, averaged over ranks."""
+    judged = [(d, real) for d, real, _ in run.model.judged_images(real_a, real_b, None, None)]
+    with autocast(run.device, run.cfg.train.precision):
+        run.ada.update(judged, run.ada.interval * real_a.shape[0] * run.ctx.world_size,
+                       distributed.mean_over_ranks if run.ctx.enabled else None)
 
 
 def _averaged(stats: EpochStats, sums: dict[str, float]) -> EpochStats:

@@ -17,9 +17,10 @@ from torch import nn
 from ..checkpoint import copy_verified, save_verified
 from ..config import Config, OptimConfig
 from ..methods import Method, build_method
-from ..nn.diffaugment import augment_inputs
+from ..nn.diffaugment import Strength, augment_inputs
 from ..pool import ImagePool
 from ..checkpoint import FORMAT, VERSION
+from .ada import AdaptiveAugment
 from .distributed import DistributedContext, barrier
 from .ema import GeneratorEMA
 from .safety import check_finite_state
@@ -93,6 +94,7 @@ class TrainingState:
     saved_step: int | None = None  # the step of the checkpoint last written or resumed from
     saved_progress: dict[str, Any] | None = None  # its progress
     ema: GeneratorEMA | None = None  # the generators' moving average (train.ema)
+    ada: AdaptiveAugment | None = None  # the augmentation strength's controller (loss.ada_target)
 
     @property
     def total_epochs(self) -> int:
@@ -116,6 +118,7 @@ class TrainingState:
             },
             "progress": asdict(self.progress),
             **({"ema": self.ema.state_dict()} if self.ema is not None else {}),
+            **({"ada": self.ada.state_dict()} if self.ada is not None else {}),
         }
 
     def load_state_dict(self, ckpt: dict[str, Any]) -> None:
@@ -129,6 +132,8 @@ class TrainingState:
                 self.ema.load_state_dict(ckpt["ema"])
             else:
                 self.ema = GeneratorEMA(self.model, self.cfg.train.ema, self.cfg.train.ema_start)
+        if self.ada is not None and "ada" in ckpt:  # a run that had none starts from p = 0
+            self.ada.load_state_dict(ckpt["ada"])
         self.opt_g.load_state_dict(ckpt["optim"]["g"])
         self.opt_d.load_state_dict(ckpt["optim"]["d"])
         self.progress = p = Progress(**ckpt["progress"])
@@ -207,8 +212,9 @@ def build_training_state(cfg: Config, run_dir: Path, dataroot: Path, device: tor
                 barrier()
     if cfg.model.norm == "syncbatch" and ctx.enabled:
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    strength = Strength()
     if cfg.loss.diffaugment:  # every image the discriminators see, in both steps, goes through the policy
-        augment_inputs(model.discriminators, cfg.loss.diffaugment)
+        augment_inputs(model.discriminators, cfg.loss.diffaugment, strength)
     opt_g, opt_d = build_optimizers(model, cfg.optim)
     seed = cfg.train.seed
     state = TrainingState(
@@ -218,6 +224,7 @@ def build_training_state(cfg: Config, run_dir: Path, dataroot: Path, device: tor
         scalers=GradScalers(device, cfg.train.precision),
         progress=Progress(samples_in_epoch=0, world_size=ctx.world_size),
         ema=GeneratorEMA(model, cfg.train.ema, cfg.train.ema_start) if cfg.train.ema > 0 else None,
+        ada=AdaptiveAugment(cfg.loss, strength) if cfg.loss.ada_target > 0 else None,
     )
     if ctx.rank:  # same initial weights on every rank, then a rank's own streams (dropout, pools, noise)
         _seed_rank(state, seed + RANK_SEED_STRIDE * ctx.rank)
