@@ -17,7 +17,7 @@ from cyclegan.checkpoint import load_checkpoint
 from cyclegan.config import DIFFAUGMENT_OPS, ConfigError, LossConfig
 from cyclegan.inference import load_generator
 from cyclegan.losses import zero_centred_penalty
-from cyclegan.metrics.failures import FailureStats, failure_warnings
+from cyclegan.metrics.failures import FailureStats, failure_warnings, periodic_energy
 from cyclegan.nn import NLayerDiscriminator, with_spectral_norm
 from cyclegan.nn.diffaugment import OPS, Strength, augment_inputs, cutout, diff_augment, translation
 from cyclegan.training.ada import AdaptiveAugment
@@ -299,12 +299,28 @@ def test_detectors_fire_on_constructed_failures(maps_like):
     assert len(constant) == 1 and "mode collapse" in constant[0]
     inverted = failure_warnings(stats_of(lambda x: (255 - (x // 8 + 220)).astype(np.uint8), aerial, maps))
     assert any("inverted" in w for w in inverted)
+    checker = (np.indices((32, 32)).sum(0) % 2 * 40).astype(np.uint8)[..., None]  # 2-pixel checkerboard
+    textured = failure_warnings(stats_of(lambda x: (x // 8 + 180 + checker).astype(np.uint8), aerial, maps))
+    assert len(textured) == 1 and "checkerboard texture" in textured[0]
     nan = FailureStats()
     nan.add(aerial[0], maps[0], finite=False)
     assert any("NaN" in w for w in failure_warnings({f"AtoB.{k}": v for k, v in nan.scores().items()}))
     won = [{"step": s, "d_a": 0.001, "d_b": 0.4} for s in range(10, 310, 10)]
     assert [w for w in failure_warnings({}, won) if "d_a" in w and "has won" in w]
     assert not failure_warnings({}, [{"step": s, "d_a": 0.001} for s in range(10, 60, 10)])  # not for long
+
+
+def test_periodic_energy_finds_checkerboards_and_grids():
+    rng = np.random.default_rng(0)
+    noise = rng.normal(128, 20, (64, 64))
+    assert periodic_energy(noise) == pytest.approx(1.0, abs=0.6)  # white noise: 1 on average
+    yy, xx = np.indices((64, 64))
+    smooth = 128 + 60 * np.sin(xx / 9) * np.cos(yy / 13)
+    assert periodic_energy(smooth) < 0.05 and periodic_energy(np.full((64, 64, 3), 7)) == 0.0
+    for period in (2, 4):  # a transposed convolution's checkerboard, and the 4-pixel grid of two of them
+        grid = smooth + 10 * ((yy % period == 0) & (xx % period == 0))
+        assert periodic_energy(grid) > 50 * periodic_energy(smooth)
+    assert periodic_energy(smooth + 10 * (xx % 3 == 0)) < 0.05  # other periods do not count
 
 
 def test_detectors_stay_quiet_on_a_healthy_translation(maps_like):

@@ -8,7 +8,7 @@ protocol (`inference.protocol`: full resolution in eval mode by default, or the 
   as in maps, facades and cityscapes), the paired metrics of `metrics.paired` (L1, PSNR, SSIM and, for
   RGB, the maps protocol's RMSE and pixel accuracies);
 - with an Inception model, FID (and KID) of the translations against the other domain's images;
-- the failure detectors' scores (`metrics.failures`: copy_l1, diversity, inversion, non_finite).
+- the failure detectors' scores (`metrics.failures`: copy_l1, diversity, inversion, checkerboard, non_finite).
 
 Keys are `<direction>.<metric>`, e.g. `AtoB.acc@5`, `BtoA.cycle_l1`, `AtoB.fid`.
 """
