@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from PIL import Image
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
@@ -98,3 +100,19 @@ def test_maps_quality_contract_reuse_and_merge(tmp_path):
     row = {r["method"]: r for r in json.loads(merged.read_text())["rows"]}["CycleGAN"]
     assert row["n"] == 2 and row["rmse.per_seed"] == [trained["rmse"], reused["rmse"]] and row["rmse.std"] == 0.0
     assert row["train_s.per_seed"] == [trained["train_s"]]
+
+
+def test_demo_recipes_contract(tmp_path):
+    out = tmp_path / "results.json"
+    cmd = [sys.executable, str(BENCHMARKS / "demo_recipes.py"), "--out", str(tmp_path / "runs"), "--recipes", "resize",
+           "--steps", "2", "--json", str(out), "--montage", "resize", str(tmp_path / "demo.jpg")]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    (row,) = json.loads(out.read_text())["rows"]
+    assert row["recipe"] == "resize" and row["settings"] == ["model.upsample=resize"] and row["demo seconds"] > 0
+    assert {"G(aerial) L1", "F(map) L1", "G(aerial) checkerboard", "F(map) checkerboard"} <= set(row)
+    assert all(row[k] > 0 for k in ("G(aerial) L1", "F(map) L1", "F(map) checkerboard"))
+    assert Image.open(tmp_path / "demo.jpg").size == (4 * 128, 4 * 128)
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)  # reused: scored again, not trained
+    assert res.returncode == 0 and json.loads(out.read_text())["rows"][0]["demo seconds"] is None
+    assert json.loads(out.read_text())["rows"][0]["F(map) L1"] == row["F(map) L1"]

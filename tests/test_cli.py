@@ -72,6 +72,17 @@ def test_demo_runs_end_to_end(tmp_path):
     assert "demo results:" in result.stdout
 
 
+def test_demo_takes_settings_and_keeps_them(tmp_path):
+    out = tmp_path / "demo"
+    result = cli("demo", "--out", out, "--steps", 2, "--set", "model.upsample=resize")
+    assert result.returncode == 0, result.stderr
+    assert load_checkpoint(out / "run")["config"]["model"]["upsample"] == "resize"
+    other = cli("demo", "--out", out, "--steps", 3)  # continuing it with the preset's settings: refused
+    assert other.returncode != 0 and "trained with other settings" in other.stderr
+    assert "Traceback" not in other.stderr
+    assert load_checkpoint(out / "run")["progress"]["step"] == 2  # nothing trained over it
+
+
 @pytest.mark.parametrize(
     "args, fragments",
     [

@@ -46,6 +46,7 @@ def add_demo(sub: argparse._SubParsersAction) -> None:
     )
     add_out(p, "output folder (default ./cyclegan-demo)", default="cyclegan-demo")
     p.add_argument("--steps", type=int, help="training steps (default: the demo preset's schedule)")
+    add_set(p, scope=" of the demo preset")
     add_device(p)
     p.set_defaults(run=cmd_demo)
 
@@ -77,6 +78,6 @@ def cmd_train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def cmd_demo(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..demo import run_demo  # lazy: keeps --help fast
 
-    page = run_demo(Path(args.out), steps=args.steps, device=args.device)
+    page = run_demo(Path(args.out), steps=args.steps, device=args.device, overrides=args.overrides)
     print(f"demo results: {page}")
     return 0

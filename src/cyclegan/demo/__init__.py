@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..config import build_config
+from ..checkpoint import load_checkpoint
+from ..config import Config, ConfigError, build_config
 from ..data.image_io import find_images, load_image, save_image, to_tensor
 from ..device import resolve_device
 from ..inference import load_generator, translate_tensor
@@ -32,7 +34,7 @@ def _grey_levels(x: torch.Tensor) -> np.ndarray:
 
 def run_demo(
     out: Path, *, steps: int | None = None, device: str = "auto", n_train: int = 400, n_test: int = 12,
-    size: int = 128, progress: bool = True,
+    size: int = 128, progress: bool = True, overrides: Sequence[str] = (),
 ) -> Path:
     """Build the data, train (or resume an interrupted demo), evaluate, and write the results page.
 
@@ -41,16 +43,24 @@ def run_demo(
         steps: stop training after this many steps (default: the `demo` preset's full schedule).
         device: auto, cpu, cuda...
         n_train, n_test, size: synthetic dataset size and image side in pixels.
+        overrides: `key=value` changes to the `demo` preset (e.g. model.upsample=resize).
+
+    Raises:
+        ConfigError: a bad override, or `out` holds a demo trained with other settings.
     """
     out = Path(out)
-    data = write_city_dataset(out / "data", n_train=n_train, n_test=n_test, size=size, seed=0)
+    cfg = build_config(["demo"], list(overrides))
     run_dir = out / "run"
+    resume = (run_dir / "checkpoints" / "latest.pt").exists()
+    if resume and Config.from_dict(load_checkpoint(run_dir)["config"]) != cfg:
+        raise ConfigError(f"{out} holds a demo trained with other settings; give the same --set as before, "
+                          "or another --out")
+    data = write_city_dataset(out / "data", n_train=n_train, n_test=n_test, size=size, seed=0)
     t0 = time.perf_counter()
-    if (run_dir / "checkpoints" / "latest.pt").exists():
+    if resume:
         logger.info("continuing the demo run in %s", run_dir)
         train(data, run_dir, resume=True, max_steps=steps, device=device, progress=progress)
     else:
-        cfg = build_config(["demo"])
         train(data, run_dir, cfg, max_steps=steps, device=device, progress=progress)
     train_seconds = time.perf_counter() - t0
 

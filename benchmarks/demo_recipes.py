@@ -1,0 +1,114 @@
+"""Benchmark: `cyclegan demo` with other settings, within the demo's budget (its 2,800 steps).
+
+Runs the demo (synthetic aerial <-> map tiles, trained unpaired; `cyclegan.demo`) once per recipe
+into OUT/<recipe>, then scores the 12 held-out tiles both ways against their true pairs: mean L1 in
+grey levels, and the checkerboard score of the failure detectors (`metrics.failures.periodic_energy`
+of the outputs over that of the true images: about 1 is as smooth as the real tiles). Prints a
+markdown table, writes JSON, and with `--montage RECIPE` the README picture (aerial | G(aerial) | true
+map | F(true map), the first 4 tiles) from that recipe's outputs.
+
+    python3 benchmarks/demo_recipes.py --out /tmp/demo_recipes [--recipes preset resize antialias] \\
+        [--json benchmarks/results/demo_recipes.json] [--montage resize docs/demo.jpg]
+
+A finished recipe in OUT is reused (scored again, not retrained). Time each recipe with nothing else
+running: two trainings at once on 2 cores slow each other several times.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from cyclegan.data.image_io import find_images
+from cyclegan.demo import run_demo
+from cyclegan.metrics.failures import periodic_energy
+
+sys.path.insert(0, str(Path(__file__).parent))
+from train_speed import cpu_name  # noqa: E402
+
+RECIPES = {
+    "preset": [],  # the demo preset as shipped (transposed convolutions, the paper's)
+    "resize": ["model.upsample=resize"],  # nearest x2 + 3x3 conv (Odena et al. 2016; the official FAQ)
+    "antialias": ["model.upsample=antialias"],  # CUT's blur upsampling
+    "resize + augmentation": ["model.upsample=resize", "loss.diffaugment=color,translation,cutout"],
+    "resize + GP": ["model.upsample=resize", "loss.r1_gamma=1", "loss.r1_on=mix"],
+}
+PAIRS = {"G(aerial)": ("fake_b", "real_b"), "F(map)": ("fake_a", "real_a")}
+
+
+def grey(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGB"), np.float64)
+
+
+def score(out: Path) -> dict[str, float]:
+    """Mean L1 (grey levels) and checkerboard score of each direction's outputs against the true pairs."""
+    scores = {}
+    for name, (fake, real) in PAIRS.items():
+        fakes = find_images(out / "results" / fake)
+        reals = [out / "results" / real / p.name for p in fakes]
+        scores[f"{name} L1"] = float(np.mean([np.abs(grey(f) - grey(r)).mean() for f, r in zip(fakes, reals)]))
+        scores[f"{name} checkerboard"] = float(np.mean([periodic_energy(grey(f)) for f in fakes])
+                                               / np.mean([periodic_energy(grey(r)) for r in reals]))
+    return scores
+
+
+def montage(out: Path, path: Path, rows: int = 4) -> None:
+    """aerial | G(aerial) | true map | F(true map) for the first `rows` held-out tiles."""
+    names = [p.name for p in find_images(out / "results" / "real_a")][:rows]
+    tiles = [[Image.open(out / "results" / col / n).convert("RGB") for col in ("real_a", "fake_b", "real_b", "fake_a")]
+             for n in names]
+    w, h = tiles[0][0].size
+    sheet = Image.new("RGB", (4 * w, rows * h))
+    for r, row in enumerate(tiles):
+        for c, tile in enumerate(row):
+            sheet.paste(tile, (c * w, r * h))
+    sheet.save(path, quality=90)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True, help="one demo folder per recipe")
+    ap.add_argument("--recipes", nargs="+", default=["preset", "resize"], choices=list(RECIPES))
+    ap.add_argument("--steps", type=int, help="training steps (default: the demo preset's 2,800; fewer: a smoke run)")
+    ap.add_argument("--json", type=Path, help="write the table here")
+    ap.add_argument("--montage", nargs=2, metavar=("RECIPE", "IMAGE"), help="the README picture from RECIPE's outputs")
+    args = ap.parse_args()
+
+    rows = []
+    for name in args.recipes:
+        out = args.out / name.replace(" + ", "_")
+        done = (out / "index.html").is_file()
+        t0 = time.perf_counter()
+        if not done:
+            run_demo(out, steps=args.steps, overrides=RECIPES[name], progress=False)
+        seconds = None if done else round(time.perf_counter() - t0, 1)
+        rows.append({"recipe": name, "settings": RECIPES[name], "demo seconds": seconds, **score(out)})
+        print(json.dumps(rows[-1]), flush=True)
+
+    keys = [k for k in rows[0] if k not in ("recipe", "settings")]
+    print("\n| recipe | " + " | ".join(keys) + " |\n|---|" + "---|" * len(keys))
+    for r in rows:
+        cells = [f"{r[k]:.2f}" if isinstance(r[k], float) else str(r[k]) for k in keys]
+        print(f"| {r['recipe']} | " + " | ".join(cells) + " |")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "benchmark": "demo_recipes", "machine": cpu_name(), "python": platform.python_version(),
+            "command": "python3 benchmarks/demo_recipes.py " + " ".join(sys.argv[1:]),
+            "protocol": "cyclegan demo (2,800 steps, 400 synthetic training tiles), 12 held-out tiles; L1 in grey "
+                        "levels against the true pairs; checkerboard: periodic_energy of the outputs / of the true images",
+            "rows": rows,
+        }, indent=1) + "\n")
+    if args.montage:
+        recipe, image = args.montage
+        montage(args.out / recipe.replace(" + ", "_"), Path(image))
+
+
+if __name__ == "__main__":
+    main()
