@@ -225,7 +225,8 @@ def main() -> None:
     machine = {"cpu": cpu_name(), "threads": torch.get_num_threads(),
                "torch": torch.__version__, "python": platform.python_version()}
     trained = next((o["settings"] for o in outputs.values() if "settings" in o), {})
-    settings = {**trained, "seed": args.seed, "data": str(args.data), "preset": args.preset, "set": args.set,
+    settings = {**trained, "seed": args.seed, "data": str(args.data), "preset": args.preset, "max_train": args.max_train,
+                "set": args.set,
                 "palette_colors": args.palette_colors, "palette_median": args.palette_median}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"settings": settings, "machine": machine, "rows": rows}, indent=2) + "\n")
