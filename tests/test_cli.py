@@ -74,9 +74,9 @@ def test_demo_runs_end_to_end(tmp_path):
 
 def test_demo_takes_settings_and_keeps_them(tmp_path):
     out = tmp_path / "demo"
-    result = cli("demo", "--out", out, "--steps", 2, "--set", "model.upsample=resize")
+    result = cli("demo", "--out", out, "--steps", 2, "--set", "model.upsample=transpose")
     assert result.returncode == 0, result.stderr
-    assert load_checkpoint(out / "run")["config"]["model"]["upsample"] == "resize"
+    assert load_checkpoint(out / "run")["config"]["model"]["upsample"] == "transpose"
     other = cli("demo", "--out", out, "--steps", 3)  # continuing it with the preset's settings: refused
     assert other.returncode != 0 and "trained with other settings" in other.stderr
     assert "Traceback" not in other.stderr
