@@ -8,8 +8,8 @@ of the outputs over that of the true images: about 1 is as smooth as the real ti
 markdown table, writes JSON, and with `--montage RECIPE` the README picture (aerial | G(aerial) | true
 map | F(true map), the first 4 tiles) from that recipe's outputs.
 
-    python3 benchmarks/demo_recipes.py --out /tmp/demo_recipes [--recipes preset resize antialias] \\
-        [--json benchmarks/results/demo_recipes.json] [--montage resize docs/demo.jpg]
+    python3 benchmarks/demo_recipes.py --out runs/demo_recipes [--recipes paper resize antialias] \\
+        [--json benchmarks/results/demo_recipes.json] [--montage "resize + augmentation" docs/demo.jpg]
 
 A finished recipe in OUT is reused (scored again, not retrained; its time is the one measured when it
 was trained). Time each recipe with nothing else running: two trainings at once on 2 cores slow each
@@ -38,7 +38,7 @@ from train_speed import cpu_name  # noqa: E402
 
 NO_AUGMENTATION = "loss.diffaugment="
 RECIPES = {  # each names every setting it changes, so a row means the same whatever the demo preset is
-    "paper": ["model.upsample=transpose", NO_AUGMENTATION],  # transposed convolutions (the demo until 0.4)
+    "paper": ["model.upsample=transpose", NO_AUGMENTATION],  # transposed convolutions (the demo's first recipe)
     "resize": ["model.upsample=resize", NO_AUGMENTATION],  # nearest x2 + 3x3 conv (Odena et al. 2016; the FAQ)
     "antialias": ["model.upsample=antialias", NO_AUGMENTATION],  # CUT's blur upsampling
     "resize + augmentation": ["model.upsample=resize", "loss.diffaugment=color,translation,cutout"],  # the demo
