@@ -29,9 +29,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cyclegan.data.image_io import find_images
+from cyclegan.data.image_io import find_images, load_image
 from cyclegan.demo import run_demo
 from cyclegan.metrics.failures import periodic_energy
+from cyclegan.metrics.paired import l1
 
 sys.path.insert(0, str(Path(__file__).parent))
 from train_speed import cpu_name  # noqa: E402
@@ -47,26 +48,27 @@ RECIPES = {  # each names every setting it changes, so a row means the same what
 PAIRS = {"G(aerial)": ("fake_b", "real_b"), "F(map)": ("fake_a", "real_a")}
 
 
-def grey(path: Path) -> np.ndarray:
-    return np.asarray(Image.open(path).convert("RGB"), np.float64)
+def rgb(path: Path) -> np.ndarray:
+    return np.asarray(load_image(path))
 
 
 def score(out: Path) -> dict[str, float]:
     """Mean L1 (grey levels) and checkerboard score of each direction's outputs against the true pairs."""
     scores = {}
     for name, (fake, real) in PAIRS.items():
-        fakes = find_images(out / "results" / fake)
-        reals = [out / "results" / real / p.name for p in fakes]
-        scores[f"{name} L1"] = float(np.mean([np.abs(grey(f) - grey(r)).mean() for f, r in zip(fakes, reals)]))
-        scores[f"{name} checkerboard"] = float(np.mean([periodic_energy(grey(f)) for f in fakes])
-                                               / np.mean([periodic_energy(grey(r)) for r in reals]))
+        paths = find_images(out / "results" / fake)
+        fakes = [rgb(p) for p in paths]
+        reals = [rgb(out / "results" / real / p.name) for p in paths]
+        scores[f"{name} L1"] = float(np.mean([l1(f, r) for f, r in zip(fakes, reals)]))
+        scores[f"{name} checkerboard"] = float(np.mean([periodic_energy(f) for f in fakes])
+                                               / np.mean([periodic_energy(r) for r in reals]))
     return scores
 
 
 def montage(out: Path, path: Path, rows: int = 4) -> None:
     """aerial | G(aerial) | true map | F(true map) for the first `rows` held-out tiles."""
     names = [p.name for p in find_images(out / "results" / "real_a")][:rows]
-    tiles = [[Image.open(out / "results" / col / n).convert("RGB") for col in ("real_a", "fake_b", "real_b", "fake_a")]
+    tiles = [[load_image(out / "results" / col / n) for col in ("real_a", "fake_b", "real_b", "fake_a")]
              for n in names]
     w, h = tiles[0][0].size
     sheet = Image.new("RGB", (4 * w, rows * h))
