@@ -80,6 +80,24 @@ def test_ema_follows_its_formula_resumes_exactly_and_is_what_translators_use(dat
     assert torch.equal(load_translation(straight, ema=False).generator.state_dict()[key], a["nets"]["g_ab"][key])
 
 
+def test_ema_changes_no_training_step(data, tmp_path):
+    """The average only follows: with it, the raw weights and every logged loss are those of the same
+    run without it, though samples and periodic evaluations swap the average in and out meanwhile."""
+    common = ["train.deterministic=true", "train.sample_every=2", "eval.every_epochs=1", "eval.split=test"]
+    train(data, tmp_path / "plain", tiny_config(*common), max_steps=6, progress=False)
+    train(data, tmp_path / "ema", tiny_config(*common, "train.ema=0.8"), max_steps=6, progress=False)
+
+    def losses(run):
+        return [{k: v for k, v in r.items() if k != "sec_per_step"} for r in last_losses(run)]
+
+    assert losses(tmp_path / "ema") == losses(tmp_path / "plain")
+    plain, ema = load_checkpoint(tmp_path / "plain"), load_checkpoint(tmp_path / "ema")
+    for name, state in plain["nets"].items():
+        for k, v in state.items():
+            assert torch.equal(ema["nets"][name][k], v), (name, k)
+    assert not torch.equal(ema["ema"]["g_ab"]["encoder.1.weight"], ema["nets"]["g_ab"]["encoder.1.weight"])
+
+
 def test_ema_update_is_the_moving_average():
     from cyclegan.methods import build_method
     from cyclegan.training.ema import GeneratorEMA
