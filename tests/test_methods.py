@@ -19,7 +19,7 @@ from cyclegan.inference.official_export import export_official
 from cyclegan.losses import GAN_MODES
 from cyclegan.methods import METHODS, Method, build_method, check_config, get_method, register_method
 from cyclegan.methods.cyclegan import CycleGAN
-from cyclegan.nn import DISCRIMINATORS, GENERATORS, INITS, NORMS
+from cyclegan.nn import DISCRIMINATORS, GENERATORS, INITS, NORMS, SIZE_MULTIPLES
 from cyclegan.nn.sampling import DOWNSAMPLING, UPSAMPLING
 from cyclegan.pool import ImagePool
 from cyclegan.precision import PRECISIONS
@@ -156,7 +156,7 @@ NETWORK_CASES = [(g, d, s) for g in sorted(GENERATORS) for d in sorted(DISCRIMIN
 
 @pytest.mark.parametrize("generator, discriminator, sampling", NETWORK_CASES)
 def test_every_generator_and_discriminator_trains_a_step(generator, discriminator, sampling):
-    size = {"unet_128": 128, "unet_256": 256}.get(generator, 32)  # a U-Net needs 2^depth pixels
+    size = max(32, SIZE_MULTIPLES[generator])  # a U-Net needs 2^depth pixels
     cfg = tiny_config(f"model.generator={generator}", f"model.discriminator={discriminator}", "model.n_layers_d=2",
                       f"data.crop_size={size}", f"data.load_size={size}", f"model.downsample={sampling[0]}",
                       f"model.upsample={sampling[1]}")
@@ -168,6 +168,27 @@ def test_every_generator_and_discriminator_trains_a_step(generator, discriminato
     losses, out = train_step(model, a, b, opt_g, opt_d, ImagePool(0), ImagePool(0))
     assert all(torch.isfinite(torch.tensor(v)) for v in losses.values()) and out.fake_b.shape == a.shape
     assert any(not torch.equal(p0, p) for p0, p in zip(before, model.parameters()))
+    assert model.g_ab.size_multiple == SIZE_MULTIPLES[generator]  # what the translators pad to
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["model.generator=unet_256", "data.crop_size=128", "data.load_size=128"],
+     "divide by 256; data.crop_size=128 does not: use model.generator=unet_128, or data.crop_size=256"),
+    (["model.generator=unet_128", "data.crop_size=64", "data.load_size=64"],
+     "divide by 128; data.crop_size=64 does not: use data.crop_size=128"),
+    (["data.crop_size=30"], "divide by 4; data.crop_size=30 does not: use data.crop_size=28 or 32"),
+    (["data.preprocess=scale_width", "data.load_size=143"],
+     "data.load_size=143 does not: use data.load_size=140 or 144"),
+])
+def test_training_sizes_the_generator_cannot_take_are_refused(overrides, message):
+    """Each would fail at the first step, deep in a convolution or a loss, with a shape error."""
+    with pytest.raises(ConfigError, match=message):
+        tiny_config(*overrides)
+
+
+def test_sizes_are_not_checked_where_they_are_the_images_own_or_the_generator_is_not_used():
+    tiny_config("model.generator=unet_128", "data.preprocess=none")  # each image's own size (rounded to 4)
+    tiny_config(*METHOD_TINY["cogan"], "model.generator=unet_256", "data.crop_size=32", "data.load_size=32")
 
 
 def test_a_generator_without_an_official_layout_trains_and_skips_the_export(data, tmp_path, caplog):

@@ -34,7 +34,9 @@ from ..atomic import save_safetensors, save_verified
 from ..config import Config, ConfigError, merge
 from ..names import DIRECTIONS
 from ..losses import zero_centred_penalty
-from ..nn import build_discriminator, build_generator, has_official_layout, to_official, with_spectral_norm
+from ..nn import (
+    SIZE_MULTIPLES, build_discriminator, build_generator, has_official_layout, to_official, with_spectral_norm,
+)
 from ..precision import discriminators_in_float32
 
 logger = logging.getLogger(__name__)
@@ -73,6 +75,7 @@ class Method(nn.Module):
     merges_passes: ClassVar[bool] = False  # whether it implements train.merge_passes
     regularizable: ClassVar[bool] = False  # implements `judged_images` (gradient penalty, DiffAugment)
     Options: ClassVar[type | None] = None  # a frozen dataclass of its `method_options` (None: it takes none)
+    builds_generator: ClassVar[bool] = True  # its generators are model.generator (CoGAN has its own)
 
     def __init__(self, cfg: Config) -> None:
         super().__init__()
@@ -115,6 +118,8 @@ class Method(nn.Module):
         if cls.paired and cfg.data.mode != "aligned":
             raise ConfigError(f"model.method={method} learns from pairs: set data.mode=aligned (A|B images in train/, "
                               "or trainA/trainB files paired by name)")
+        if cls.builds_generator:
+            check_training_size(cfg)
         metric = cfg.eval.best_metric
         direction = metric.partition(".")[0] if "." in metric else None
         needs_both = metric == "cycle_l1" or metric.endswith(".cycle_l1")
@@ -214,6 +219,28 @@ class Method(nn.Module):
             raise ValueError(f"unknown direction {direction!r}; choose one of: {', '.join(DIRECTIONS)}")
         if direction not in self.directions:
             raise ValueError(f"model.method={self.name} translates {' and '.join(self.directions)} only, not {direction}")
+
+
+def check_training_size(cfg: Config) -> None:
+    """Raise ConfigError when the side the generator trains on (the crop, or the width of scale_width
+    without one) does not divide by what `model.generator` halves it to (`SIZE_MULTIPLES`): it would
+    fail at the first step. Sides that depend on the images (scale_width's heights, `preprocess=none`:
+    each image's own size, rounded to 4) are not known here."""
+    d, name = cfg.data, cfg.model.generator
+    multiple = SIZE_MULTIPLES[name]
+    if "crop" in d.preprocess:
+        key, side = "data.crop_size", d.crop_size
+    elif d.preprocess != "none":
+        key, side = "data.load_size", d.load_size
+    else:
+        return
+    if side % multiple:
+        below, above = side // multiple * multiple, (side // multiple + 1) * multiple
+        sizes = f"{below} or {above}" if below else f"{above} (or a multiple)"
+        family = [g for g, m in SIZE_MULTIPLES.items() if g[:4] == name[:4] and not side % m]  # a shallower U-Net
+        other = f"model.generator={family[0]}, or " if family else ""
+        raise ConfigError(f"model.generator={name} trains on sides that divide by {multiple}; {key}={side} does not: "
+                          f"use {other}{key}={sizes}")
 
 
 def generator_from_config(cfg: Config, in_channels: int, out_channels: int) -> nn.Module:

@@ -49,6 +49,7 @@ class CoGAN(Method):
     uses_pool = False
     gan_modes = ("vanilla", "lsgan", "hinge")  # wgangp would need a gradient penalty, which CoGAN does not have
     Options = CoGANOptions
+    builds_generator = False  # DCGAN networks at the crop size, whatever model.generator says
 
     def __init__(self, cfg: Config, generator: nn.Module, discriminator: nn.Module) -> None:
         super().__init__(cfg)

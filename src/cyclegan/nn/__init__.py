@@ -1,7 +1,9 @@
 """Networks (torch only): generators, discriminators, norm/init helpers, official key mapping."""
 
 from .discriminators import DISCRIMINATORS, NLayerDiscriminator, PixelDiscriminator, build_discriminator
-from .generators import GENERATORS, ResnetBlock, ResnetGenerator, UnetGenerator, build_generator, generator_from_arch
+from .generators import (
+    GENERATORS, SIZE_MULTIPLES, ResnetBlock, ResnetGenerator, UnetGenerator, build_generator, generator_from_arch,
+)
 from .layers import INITS, NORMS, init_weights, norm_layer, with_channels, with_spectral_norm
 from .official import from_official, has_official_layout, load_official, to_official
 
@@ -10,6 +12,7 @@ __all__ = [
     "NORMS",
     "DISCRIMINATORS",
     "GENERATORS",
+    "SIZE_MULTIPLES",
     "NLayerDiscriminator",
     "PixelDiscriminator",
     "ResnetBlock",

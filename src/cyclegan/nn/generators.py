@@ -223,6 +223,9 @@ GENERATORS = {
     "unet_128": lambda i, o, **kw: UnetGenerator(i, o, num_downs=7, **kw),
     "unet_256": lambda i, o, **kw: UnetGenerator(i, o, num_downs=8, **kw),
 }
+# What each side of a generator's input must divide by (its `size_multiple`): the translators pad to it,
+# training images must have it (a ResNet halves its input twice, a U-Net once per level).
+SIZE_MULTIPLES = {"resnet_9blocks": 4, "resnet_6blocks": 4, "unet_128": 2**7, "unet_256": 2**8}
 
 
 def build_generator(
