@@ -301,6 +301,96 @@ def test_killed_at_random_moments_nothing_is_lost(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+class Killed(BaseException):
+    """Stands for a SIGKILL between two renames (the process ends there; nothing after it runs)."""
+
+
+@pytest.mark.parametrize("keep_previous", [True, False])
+def test_a_checkpoint_write_killed_between_any_two_steps_leaves_files_that_load(finished, keep_previous, monkeypatch):
+    """Every state `save_verified` passes through loads: the earlier checkpoint or the new one, never
+    "latest.pt is missing; latest.prev.pt does not match its checksum" (which the random-kill test once
+    hit, when the file moved before its checksum), nor a checksum beside a file it does not describe."""
+    import cyclegan.atomic as atomic
+
+    ckpt = load_checkpoint(finished)
+
+    def at_step(step):
+        return {**ckpt, "progress": {**ckpt["progress"], "step": step}}
+
+    real_replace, most = os.replace, 0
+    for kill_before in range(6):
+        run = finished.parent / f"killed{kill_before}"
+        latest = run / "checkpoints" / "latest.pt"
+        save_verified(at_step(1), latest, keep_previous=keep_previous)
+        save_verified(at_step(2), latest, keep_previous=keep_previous)
+        done = []
+
+        def replace(src, dst):
+            if len(done) == kill_before:
+                raise Killed
+            done.append(Path(dst))
+            real_replace(src, dst)
+
+        monkeypatch.setattr(atomic.os, "replace", replace)
+        try:
+            save_verified(at_step(3), latest, keep_previous=keep_previous)
+        except Killed:
+            pass
+        finally:
+            monkeypatch.setattr(atomic.os, "replace", real_replace)
+        most = max(most, len(done))
+        source = run if keep_previous else latest  # a run dir falls back to latest.prev.pt
+        assert load_checkpoint(source)["progress"]["step"] == (3 if latest in done else 2)
+        save_verified(at_step(4), latest, keep_previous=keep_previous)  # the resumed run's next checkpoint
+        assert load_checkpoint(latest)["progress"]["step"] == 4 and verify_digest(latest) is True
+        if keep_previous:
+            assert load_checkpoint(previous_file(latest))["progress"]["step"] in (2, 3)
+    assert most == (4 if keep_previous else 2)  # a kill before each rename of the write, then none
+
+
+@pytest.mark.parametrize("writer", ["save_verified", "copy_verified", "save_safetensors"])
+def test_a_checksummed_file_overwritten_and_killed_mid_write_never_mismatches_its_checksum(writer, tmp_path,
+                                                                                           monkeypatch):
+    import cyclegan.atomic as atomic
+    from safetensors.torch import load_file
+
+    def write(value, path):
+        if writer == "save_verified":
+            atomic.save_verified({"w": torch.full((3,), value)}, path)
+        elif writer == "copy_verified":
+            atomic.save_verified({"w": torch.full((3,), value)}, tmp_path / f"source{value}.pt")
+            atomic.copy_verified(tmp_path / f"source{value}.pt", path)
+        else:
+            atomic.save_safetensors({"w": torch.full((3,), value)}, path)
+
+    def value(path):
+        read = load_file(path) if writer == "save_safetensors" else torch.load(path, weights_only=True)
+        return read["w"][0].item()
+
+    real_replace = os.replace
+    for kill_before in range(3):
+        path = tmp_path / f"kill{kill_before}" / "best.pt"
+        path.parent.mkdir()
+        write(1.0, path)
+        done = []
+
+        def replace(src, dst):  # counts (and kills) the renames in the target's folder only
+            if Path(dst).parent == path.parent:
+                if len(done) == kill_before:
+                    raise Killed
+                done.append(dst)
+            real_replace(src, dst)
+
+        monkeypatch.setattr(atomic.os, "replace", replace)
+        try:
+            write(2.0, path)
+        except Killed:
+            pass
+        finally:
+            monkeypatch.setattr(atomic.os, "replace", real_replace)
+        assert verify_digest(path) is not False and value(path) == (2.0 if path in done else 1.0)
+
+
 def test_stale_temporary_files_are_removed_when_a_trainer_starts(finished):
     stale = finished / "checkpoints" / ".latest.pt.99999.deadbeef.tmp"
     stale.write_bytes(b"partial")

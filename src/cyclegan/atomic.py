@@ -111,10 +111,11 @@ class _HashingWriter:
 
 
 def save_verified(obj: Any, path: str | Path, *, keep_previous: bool = False) -> Path:
-    """`torch.save(obj)` to `path` with a sha256 beside it, never leaving a half-written or unverified
-    file in its place: written to a temporary file (hashed while writing, synced), read back and
-    checked, then renamed over `path`. With `keep_previous` the file it replaces is kept as
-    `previous_file(path)` (with its checksum).
+    """`torch.save(obj)` to `path` with a sha256 beside it, never leaving a half-written file in its
+    place: written to a temporary file (hashed while writing, synced), read back and checked, then
+    renamed over `path`. With `keep_previous` the file it replaces is kept as `previous_file(path)`
+    (with its checksum). A process killed at any moment leaves files that load: never a checksum
+    beside a file it does not describe (at worst a complete file without its checksum, for a moment).
 
     Raises:
         OSError: the file could not be written (a full disk, no permission) or did not read back as
@@ -135,12 +136,19 @@ def save_verified(obj: Any, path: str | Path, *, keep_previous: bool = False) ->
         digest = writer.sha256.hexdigest()
         if file_digest(tmp) != digest:
             raise OSError(f"{path} did not read back as written (a disk or file-system fault); {intact}")
-        if keep_previous and path.exists():
-            os.replace(path, previous_file(path))
-            if digest_file(path).exists():
-                os.replace(digest_file(path), digest_file(previous_file(path)))
-        atomic_write_text(digest_file(path), f"{digest}  {path.name}\n")
+        # Killed between any two of these steps, every file left loads: a checksum never sits beside a
+        # file it does not describe (a file may be left without one for a moment: complete, unverified).
+        if path.exists():
+            if keep_previous:
+                previous = previous_file(path)
+                digest_file(previous).unlink(missing_ok=True)
+                os.replace(path, previous)
+                if digest_file(path).exists():
+                    os.replace(digest_file(path), digest_file(previous))
+            else:
+                _unverify(path)
         os.replace(tmp, path)
+        atomic_write_text(digest_file(path), f"{digest}  {path.name}\n")
     except OSError as e:
         tmp.unlink(missing_ok=True)
         if str(path) in str(e):
@@ -152,8 +160,15 @@ def save_verified(obj: Any, path: str | Path, *, keep_previous: bool = False) ->
     return path
 
 
+def _unverify(path: Path) -> None:
+    """Remove `path`'s checksum before `path` is replaced: killed between the two writes, a process
+    leaves a complete file without a checksum, never a checksum of another file beside it."""
+    digest_file(path).unlink(missing_ok=True)
+
+
 def copy_verified(src: str | Path, dst: str | Path) -> Path:
     """Copy a checksummed file (and its checksum) so that `dst` is absent, its old self or the copy."""
+    _unverify(Path(dst))
     atomic_copy(src, dst)
     if digest_file(src).exists():
         atomic_copy(digest_file(src), digest_file(dst))
@@ -180,6 +195,7 @@ def save_safetensors(tensors: dict[str, Any], path: str | Path, *, metadata: dic
     data = save({k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()},
                 metadata={"format": "pt", **(metadata or {})})
     path = Path(path)
+    _unverify(path)
     with atomic_write(path) as f:
         f.write(data)
     atomic_write_text(digest_file(path), f"{hashlib.sha256(data).hexdigest()}  {path.name}\n")

@@ -227,7 +227,7 @@ def check_training_size(cfg: Config) -> None:
     fail at the first step. Sides that depend on the images (scale_width's heights, `preprocess=none`:
     each image's own size, rounded to 4) are not known here."""
     d, name = cfg.data, cfg.model.generator
-    multiple = SIZE_MULTIPLES[name]
+    multiple = SIZE_MULTIPLES.get(name, 1)  # a generator registered without one is not checked
     if "crop" in d.preprocess:
         key, side = "data.crop_size", d.crop_size
     elif d.preprocess != "none":
@@ -237,7 +237,8 @@ def check_training_size(cfg: Config) -> None:
     if side % multiple:
         below, above = side // multiple * multiple, (side // multiple + 1) * multiple
         sizes = f"{below} or {above}" if below else f"{above} (or a multiple)"
-        family = [g for g, m in SIZE_MULTIPLES.items() if g[:4] == name[:4] and not side % m]  # a shallower U-Net
+        kind = name.partition("_")[0]  # a shallower U-Net may fit
+        family = [g for g, m in SIZE_MULTIPLES.items() if g.partition("_")[0] == kind and not side % m]
         other = f"model.generator={family[0]}, or " if family else ""
         raise ConfigError(f"model.generator={name} trains on sides that divide by {multiple}; {key}={side} does not: "
                           f"use {other}{key}={sizes}")

@@ -224,7 +224,8 @@ GENERATORS = {
     "unet_256": lambda i, o, **kw: UnetGenerator(i, o, num_downs=8, **kw),
 }
 # What each side of a generator's input must divide by (its `size_multiple`): the translators pad to it,
-# training images must have it (a ResNet halves its input twice, a U-Net once per level).
+# training images must have it (a ResNet halves its input twice, a U-Net once per level). A generator
+# added to GENERATORS without an entry here gets no size check before training.
 SIZE_MULTIPLES = {"resnet_9blocks": 4, "resnet_6blocks": 4, "unet_128": 2**7, "unet_256": 2**8}
 
 
