@@ -172,16 +172,19 @@ def test_every_generator_and_discriminator_trains_a_step(generator, discriminato
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (["model.generator=unet_256", "data.crop_size=128", "data.load_size=128"],
-     "divide by 256; data.crop_size=128 does not: use model.generator=unet_128, or data.crop_size=256"),
+    (["model.generator=unet_256", "data.crop_size=128", "data.load_size=143"],
+     "divide by 256; data.crop_size=128 is not one: use model.generator=unet_128, or data.crop_size=256 with "
+     "data.load_size >= 256"),
     (["model.generator=unet_128", "data.crop_size=64", "data.load_size=64"],
-     "divide by 128; data.crop_size=64 does not: use data.crop_size=128"),
-    (["data.crop_size=30"], "divide by 4; data.crop_size=30 does not: use data.crop_size=28 or 32"),
+     "divide by 128; data.crop_size=64 is not one: use data.crop_size=128 with data.load_size >= 128"),
+    (["data.crop_size=30"], "divide by 4, of at least 8 pixels; data.crop_size=30 is not one: use data.crop_size=28 or 32"),
+    (["data.crop_size=4"], "data.crop_size=4 is not one: use data.crop_size=8"),  # too small for the ResNet blocks
     (["data.preprocess=scale_width", "data.load_size=143"],
-     "data.load_size=143 does not: use data.load_size=140 or 144"),
+     "data.load_size=143 is not one: use data.load_size=140 or 144"),
 ])
 def test_training_sizes_the_generator_cannot_take_are_refused(overrides, message):
-    """Each would fail at the first step, deep in a convolution or a loss, with a shape error."""
+    """Each would fail at the first step, deep in a convolution or a loss (CUT: pair features of
+    different sizes); refused before training, with the sizes that work."""
     with pytest.raises(ConfigError, match=message):
         tiny_config(*overrides)
 

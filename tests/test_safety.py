@@ -6,6 +6,7 @@ Real `cyclegan` subprocesses wherever a signal, a lock or an exit status is chec
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -306,23 +307,18 @@ class Killed(BaseException):
 
 
 @pytest.mark.parametrize("keep_previous", [True, False])
-def test_a_checkpoint_write_killed_between_any_two_steps_leaves_files_that_load(finished, keep_previous, monkeypatch):
-    """Every state `save_verified` passes through loads: the earlier checkpoint or the new one, never
-    "latest.pt is missing; latest.prev.pt does not match its checksum" (which the random-kill test once
-    hit, when the file moved before its checksum), nor a checksum beside a file it does not describe."""
+def test_checkpoint_writes_killed_between_any_two_steps_leave_files_that_load(finished, keep_previous, monkeypatch):
+    """Every state that `save_verified` passes through, also when the resumed run's write is killed in
+    turn, loads: the earlier checkpoint or the new one, never "latest.pt is missing; latest.prev.pt does
+    not match its checksum" (which the random-kill test once hit, when the file moved before its
+    checksum), and no file has a checksum beside it that does not describe it."""
     import cyclegan.atomic as atomic
 
     ckpt = load_checkpoint(finished)
-
-    def at_step(step):
-        return {**ckpt, "progress": {**ckpt["progress"], "step": step}}
-
     real_replace, most = os.replace, 0
-    for kill_before in range(6):
-        run = finished.parent / f"killed{kill_before}"
-        latest = run / "checkpoints" / "latest.pt"
-        save_verified(at_step(1), latest, keep_previous=keep_previous)
-        save_verified(at_step(2), latest, keep_previous=keep_previous)
+
+    def save(step, latest, kill_before):
+        """Write the checkpoint of `step`, killed before the `kill_before`-th rename; the renames done."""
         done = []
 
         def replace(src, dst):
@@ -333,19 +329,30 @@ def test_a_checkpoint_write_killed_between_any_two_steps_leaves_files_that_load(
 
         monkeypatch.setattr(atomic.os, "replace", replace)
         try:
-            save_verified(at_step(3), latest, keep_previous=keep_previous)
+            save_verified({**ckpt, "progress": {**ckpt["progress"], "step": step}}, latest, keep_previous=keep_previous)
         except Killed:
             pass
         finally:
             monkeypatch.setattr(atomic.os, "replace", real_replace)
-        most = max(most, len(done))
-        source = run if keep_previous else latest  # a run dir falls back to latest.prev.pt
-        assert load_checkpoint(source)["progress"]["step"] == (3 if latest in done else 2)
-        save_verified(at_step(4), latest, keep_previous=keep_previous)  # the resumed run's next checkpoint
-        assert load_checkpoint(latest)["progress"]["step"] == 4 and verify_digest(latest) is True
+        return done
+
+    for first, second in itertools.product(range(5), range(5)):
+        run = finished.parent / f"killed{first}{second}"
+        latest = run / "checkpoints" / "latest.pt"
+        save(1, latest, 99)
+        save(2, latest, 99)
+        expected = 2
+        for step, kill_before in ((3, first), (4, second)):  # killed, then the resumed run's write killed
+            done = save(step, latest, kill_before)
+            most = max(most, len(done))
+            expected = step if latest in done else expected
+            assert load_checkpoint(run if keep_previous else latest)["progress"]["step"] == expected
+            assert all(verify_digest(f) is not False for f in latest.parent.glob("*.pt"))
+        save(5, latest, 99)
+        assert load_checkpoint(latest)["progress"]["step"] == 5 and verify_digest(latest) is True
         if keep_previous:
-            assert load_checkpoint(previous_file(latest))["progress"]["step"] in (2, 3)
-    assert most == (4 if keep_previous else 2)  # a kill before each rename of the write, then none
+            assert load_checkpoint(previous_file(latest))["progress"]["step"] in (2, 3, 4)
+    assert most == (4 if keep_previous else 2)  # a kill before each rename of the write, and none
 
 
 @pytest.mark.parametrize("writer", ["save_verified", "copy_verified", "save_safetensors"])

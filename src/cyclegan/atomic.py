@@ -138,17 +138,14 @@ def save_verified(obj: Any, path: str | Path, *, keep_previous: bool = False) ->
             raise OSError(f"{path} did not read back as written (a disk or file-system fault); {intact}")
         # Killed between any two of these steps, every file left loads: a checksum never sits beside a
         # file it does not describe (a file may be left without one for a moment: complete, unverified).
-        if path.exists():
-            if keep_previous:
-                previous = previous_file(path)
-                digest_file(previous).unlink(missing_ok=True)
-                os.replace(path, previous)
-                if digest_file(path).exists():
-                    os.replace(digest_file(path), digest_file(previous))
-            else:
-                _unverify(path)
+        if keep_previous and path.exists():
+            previous = previous_file(path)
+            digest_file(previous).unlink(missing_ok=True)
+            os.replace(path, previous)
+            if digest_file(path).exists():
+                os.replace(digest_file(path), digest_file(previous))
+        _unverify(path)  # also a checksum a killed write left without its file
         os.replace(tmp, path)
-        atomic_write_text(digest_file(path), f"{digest}  {path.name}\n")
     except OSError as e:
         tmp.unlink(missing_ok=True)
         if str(path) in str(e):
@@ -157,7 +154,17 @@ def save_verified(obj: Any, path: str | Path, *, keep_previous: bool = False) ->
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    _write_digest(path, digest)
     return path
+
+
+def _write_digest(path: Path, digest: str) -> None:
+    """The checksum file of `path`, written once `path` is in place."""
+    try:
+        atomic_write_text(digest_file(path), f"{digest}  {path.name}\n")
+    except OSError as e:
+        raise OSError(e.errno, f"{path} was written and read back, but not its checksum {digest_file(path).name}: "
+                               f"{e.strerror or e}") from None
 
 
 def _unverify(path: Path) -> None:
@@ -198,5 +205,5 @@ def save_safetensors(tensors: dict[str, Any], path: str | Path, *, metadata: dic
     _unverify(path)
     with atomic_write(path) as f:
         f.write(data)
-    atomic_write_text(digest_file(path), f"{hashlib.sha256(data).hexdigest()}  {path.name}\n")
+    _write_digest(path, hashlib.sha256(data).hexdigest())
     return path

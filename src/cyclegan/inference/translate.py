@@ -12,9 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..nn.generators import MIN_SIDE
 from ..precision import autocast
-
-MIN_SIDE = 8  # smallest padded side that every registered generator accepts
 
 
 def _pad_dim(x: torch.Tensor, dim: int, before: int, after: int) -> torch.Tensor:

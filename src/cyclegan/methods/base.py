@@ -35,7 +35,7 @@ from ..config import Config, ConfigError, merge
 from ..names import DIRECTIONS
 from ..losses import zero_centred_penalty
 from ..nn import (
-    SIZE_MULTIPLES, build_discriminator, build_generator, has_official_layout, to_official, with_spectral_norm,
+    MIN_SIDE, SIZE_MULTIPLES, build_discriminator, build_generator, has_official_layout, to_official, with_spectral_norm,
 )
 from ..precision import discriminators_in_float32
 
@@ -223,9 +223,10 @@ class Method(nn.Module):
 
 def check_training_size(cfg: Config) -> None:
     """Raise ConfigError when the side the generator trains on (the crop, or the width of scale_width
-    without one) does not divide by what `model.generator` halves it to (`SIZE_MULTIPLES`): it would
-    fail at the first step. Sides that depend on the images (scale_width's heights, `preprocess=none`:
-    each image's own size, rounded to 4) are not known here."""
+    without one) does not divide by what `model.generator` halves it to (`SIZE_MULTIPLES`) or is under
+    `MIN_SIDE`: most methods would fail at the first step, CUT would pair features of different sizes.
+    Sides that depend on the images (scale_width's heights, `preprocess=none`: each image's own size,
+    rounded to 4) are not known here."""
     d, name = cfg.data, cfg.model.generator
     multiple = SIZE_MULTIPLES.get(name, 1)  # a generator registered without one is not checked
     if "crop" in d.preprocess:
@@ -234,14 +235,19 @@ def check_training_size(cfg: Config) -> None:
         key, side = "data.load_size", d.load_size
     else:
         return
-    if side % multiple:
-        below, above = side // multiple * multiple, (side // multiple + 1) * multiple
-        sizes = f"{below} or {above}" if below else f"{above} (or a multiple)"
+    smallest = -(-MIN_SIDE // multiple) * multiple
+    if side % multiple or side < smallest:
+        below, above = side // multiple * multiple, max(-(-side // multiple) * multiple, smallest)
+        resized_crop = key == "data.crop_size" and d.preprocess != "crop"  # a crop of the image resized to load_size
+        options = [str(below)] if below >= smallest else []
+        options.append(f"{above} with data.load_size >= {above}" if resized_crop and above > d.load_size else str(above))
         kind = name.partition("_")[0]  # a shallower U-Net may fit
-        family = [g for g, m in SIZE_MULTIPLES.items() if g.partition("_")[0] == kind and not side % m]
+        family = [g for g, m in SIZE_MULTIPLES.items()
+                  if g != name and g.partition("_")[0] == kind and not side % m and side >= max(m, MIN_SIDE)]
         other = f"model.generator={family[0]}, or " if family else ""
-        raise ConfigError(f"model.generator={name} trains on sides that divide by {multiple}; {key}={side} does not: "
-                          f"use {other}{key}={sizes}")
+        least = f", of at least {smallest} pixels" if smallest > multiple else ""
+        raise ConfigError(f"model.generator={name} trains on sides that divide by {multiple}{least}; {key}={side} is "
+                          f"not one: use {other}{key}={' or '.join(options)}")
 
 
 def generator_from_config(cfg: Config, in_channels: int, out_channels: int) -> nn.Module:

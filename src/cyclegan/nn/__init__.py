@@ -2,7 +2,7 @@
 
 from .discriminators import DISCRIMINATORS, NLayerDiscriminator, PixelDiscriminator, build_discriminator
 from .generators import (
-    GENERATORS, SIZE_MULTIPLES, ResnetBlock, ResnetGenerator, UnetGenerator, build_generator, generator_from_arch,
+    GENERATORS, MIN_SIDE, SIZE_MULTIPLES, ResnetBlock, ResnetGenerator, UnetGenerator, build_generator, generator_from_arch,
 )
 from .layers import INITS, NORMS, init_weights, norm_layer, with_channels, with_spectral_norm
 from .official import from_official, has_official_layout, load_official, to_official
@@ -12,6 +12,7 @@ __all__ = [
     "NORMS",
     "DISCRIMINATORS",
     "GENERATORS",
+    "MIN_SIDE",
     "SIZE_MULTIPLES",
     "NLayerDiscriminator",
     "PixelDiscriminator",

@@ -227,6 +227,7 @@ GENERATORS = {
 # training images must have it (a ResNet halves its input twice, a U-Net once per level). A generator
 # added to GENERATORS without an entry here gets no size check before training.
 SIZE_MULTIPLES = {"resnet_9blocks": 4, "resnet_6blocks": 4, "unet_128": 2**7, "unet_256": 2**8}
+MIN_SIDE = 8  # the smallest side every registered generator takes (a ResNet reflection-pads its 1/4-size features)
 
 
 def build_generator(
