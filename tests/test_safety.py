@@ -6,6 +6,7 @@ Real `cyclegan` subprocesses wherever a signal, a lock or an exit status is chec
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -306,34 +307,43 @@ class Killed(BaseException):
     """Stands for a SIGKILL between two renames (the process ends there; nothing after it runs)."""
 
 
+@contextlib.contextmanager
+def killed_before_rename(monkeypatch, kill_before, folder=None):
+    """The block's writes end (Killed, swallowed here) before its `kill_before`-th rename (counting the
+    renames into `folder` only, when given); yields the list of the renames' targets done."""
+    import cyclegan.atomic as atomic
+
+    real_replace, done = os.replace, []
+
+    def replace(src, dst):
+        if folder is None or Path(dst).parent == folder:
+            if len(done) == kill_before:
+                raise Killed
+            done.append(Path(dst))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+    try:
+        yield done
+    except Killed:
+        pass
+    finally:
+        monkeypatch.setattr(atomic.os, "replace", real_replace)
+
+
 @pytest.mark.parametrize("keep_previous", [True, False])
 def test_checkpoint_writes_killed_between_any_two_steps_leave_files_that_load(finished, keep_previous, monkeypatch):
     """Every state that `save_verified` passes through, also when the resumed run's write is killed in
     turn, loads: the earlier checkpoint or the new one, never "latest.pt is missing; latest.prev.pt does
     not match its checksum" (which the random-kill test once hit, when the file moved before its
     checksum), and no file has a checksum beside it that does not describe it."""
-    import cyclegan.atomic as atomic
-
     ckpt = load_checkpoint(finished)
-    real_replace, most = os.replace, 0
+    most = 0
 
     def save(step, latest, kill_before):
         """Write the checkpoint of `step`, killed before the `kill_before`-th rename; the renames done."""
-        done = []
-
-        def replace(src, dst):
-            if len(done) == kill_before:
-                raise Killed
-            done.append(Path(dst))
-            real_replace(src, dst)
-
-        monkeypatch.setattr(atomic.os, "replace", replace)
-        try:
+        with killed_before_rename(monkeypatch, kill_before) as done:
             save_verified({**ckpt, "progress": {**ckpt["progress"], "step": step}}, latest, keep_previous=keep_previous)
-        except Killed:
-            pass
-        finally:
-            monkeypatch.setattr(atomic.os, "replace", real_replace)
         return done
 
     for first, second in itertools.product(range(5), range(5)):
@@ -374,27 +384,12 @@ def test_a_checksummed_file_overwritten_and_killed_mid_write_never_mismatches_it
         read = load_file(path) if writer == "save_safetensors" else torch.load(path, weights_only=True)
         return read["w"][0].item()
 
-    real_replace = os.replace
     for kill_before in range(3):
         path = tmp_path / f"kill{kill_before}" / "best.pt"
         path.parent.mkdir()
         write(1.0, path)
-        done = []
-
-        def replace(src, dst):  # counts (and kills) the renames in the target's folder only
-            if Path(dst).parent == path.parent:
-                if len(done) == kill_before:
-                    raise Killed
-                done.append(dst)
-            real_replace(src, dst)
-
-        monkeypatch.setattr(atomic.os, "replace", replace)
-        try:
+        with killed_before_rename(monkeypatch, kill_before, folder=path.parent) as done:  # not copy's source
             write(2.0, path)
-        except Killed:
-            pass
-        finally:
-            monkeypatch.setattr(atomic.os, "replace", real_replace)
         assert verify_digest(path) is not False and value(path) == (2.0 if path in done else 1.0)
 
 

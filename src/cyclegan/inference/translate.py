@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..nn.generators import MIN_SIDE
+from ..nn.generators import MIN_SIDE, padded_side
 from ..precision import autocast
 
 
@@ -23,14 +23,6 @@ def _pad_dim(x: torch.Tensor, dim: int, before: int, after: int) -> torch.Tensor
     # Reflection (no new edge colours) needs the pad to be smaller than the side; else replicate.
     mode = "reflect" if max(before, after) < x.shape[dim] else "replicate"
     return F.pad(x, pad, mode=mode)
-
-
-def padded_side(n: int, multiple: int) -> int:
-    """The smallest multiple of `multiple` that is >= n and >= MIN_SIDE.
-
-    MIN_SIDE because a ResNet's blocks reflection-pad their 1/4-size features, which needs 2 pixels.
-    """
-    return max(-(-n // multiple), -(-MIN_SIDE // multiple)) * multiple
 
 
 def generator_device(generator: nn.Module, default: torch.device | None = None) -> torch.device:

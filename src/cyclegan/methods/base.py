@@ -35,7 +35,7 @@ from ..config import Config, ConfigError, merge
 from ..names import DIRECTIONS
 from ..losses import zero_centred_penalty
 from ..nn import (
-    MIN_SIDE, SIZE_MULTIPLES, build_discriminator, build_generator, has_official_layout, to_official, with_spectral_norm,
+    SIZE_MULTIPLES, build_discriminator, build_generator, has_official_layout, padded_side, to_official, with_spectral_norm,
 )
 from ..precision import discriminators_in_float32
 
@@ -235,15 +235,15 @@ def check_training_size(cfg: Config) -> None:
         key, side = "data.load_size", d.load_size
     else:
         return
-    smallest = -(-MIN_SIDE // multiple) * multiple
-    if side % multiple or side < smallest:
-        below, above = side // multiple * multiple, max(-(-side // multiple) * multiple, smallest)
+    smallest, above = padded_side(1, multiple), padded_side(side, multiple)
+    if above != side:
+        below = side // multiple * multiple
         resized_crop = key == "data.crop_size" and d.preprocess != "crop"  # a crop of the image resized to load_size
         options = [str(below)] if below >= smallest else []
         options.append(f"{above} with data.load_size >= {above}" if resized_crop and above > d.load_size else str(above))
         kind = name.partition("_")[0]  # a shallower U-Net may fit
         family = [g for g, m in SIZE_MULTIPLES.items()
-                  if g != name and g.partition("_")[0] == kind and not side % m and side >= max(m, MIN_SIDE)]
+                  if g != name and g.partition("_")[0] == kind and padded_side(side, m) == side]
         other = f"model.generator={family[0]}, or " if family else ""
         least = f", of at least {smallest} pixels" if smallest > multiple else ""
         raise ConfigError(f"model.generator={name} trains on sides that divide by {multiple}{least}; {key}={side} is "

@@ -230,6 +230,14 @@ SIZE_MULTIPLES = {"resnet_9blocks": 4, "resnet_6blocks": 4, "unet_128": 2**7, "u
 MIN_SIDE = 8  # the smallest side every registered generator takes (a ResNet reflection-pads its 1/4-size features)
 
 
+def padded_side(n: int, multiple: int) -> int:
+    """The smallest multiple of `multiple` that is >= n and >= MIN_SIDE.
+
+    MIN_SIDE because a ResNet's blocks reflection-pad their 1/4-size features, which needs 2 pixels.
+    """
+    return max(-(-n // multiple), -(-MIN_SIDE // multiple)) * multiple
+
+
 def build_generator(
     name: str, in_channels: int = 3, out_channels: int = 3, *, ngf: int = 64, norm: str = "instance",
     dropout: bool = False, downsample: str = "conv", upsample: str = "transpose",
